@@ -1,0 +1,227 @@
+"""Routing: shortest-delay paths over satellites and ground stations at one instant.
+
+Nodes are numbered as in Hypatia: satellites ``0 .. N-1`` then ground station ``g`` as
+``N + g``.  Two modes:
+
+``"isls"`` (default)
+    Hypatia's ``algorithm_free_one_only_over_isls``: a packet goes up from its source station,
+    along inter-satellite lasers, and down to its destination station.  Stations never relay.
+``"bent-pipe"``
+    Stations may relay (satellite → station → satellite), with or without lasers: the
+    bent-pipe network of first-generation satellites.
+
+For every destination station we run one Dijkstra on the *reversed* graph, in which a station
+has edges only towards the satellites it sees.  Shortest paths that end at that station then
+cannot pass through another station, and the predecessor of each node in the Dijkstra tree is
+its next hop towards the destination: the full forwarding state, at the cost of the distances.
+All stations are done in one call of :func:`scipy.sparse.csgraph.dijkstra`.
+
+>>> import numpy as np
+>>> from leosim.routing import route_step
+>>> sats = np.array([[7e6, 0, 0], [7e6, 1e6, 0]])
+>>> stations = np.array([[6.4e6, 0, 0], [6.4e6, 1e6, 0]])
+>>> up = stations / np.linalg.norm(stations, axis=1, keepdims=True)
+>>> state = route_step(sats, stations, up, np.array([[0, 1]]), max_range_m=7e5)
+>>> state.path(0, 1)
+[2, 0, 1, 3]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from .constants import SPEED_OF_LIGHT_M_S
+from .errors import InputError
+from .links import GroundLinks, ground_links, isl_lengths_m
+
+MODES = ("isls", "bent-pipe")
+
+
+@dataclass
+class RoutingState:
+    """Distances and next hops towards every destination station at one instant.
+
+    ``dist_m[d, v]``: length of the shortest path from node ``v`` to station ``d`` (inf when
+    unreachable).  ``next_hop[d, v]``: the node after ``v`` on that path (-1 at ``d`` itself or
+    when unreachable).  Shape ``(num_gs, num_sats + num_gs)``.
+    """
+
+    num_sats: int
+    num_gs: int
+    dist_m: np.ndarray
+    next_hop: np.ndarray
+    gsl: GroundLinks
+    isl_pairs: np.ndarray
+    isl_length_m: np.ndarray
+    dropped_isls: int = 0
+
+    def path(self, src_gid: int, dst_gid: int) -> list[int]:
+        """Node ids from station ``src_gid`` to station ``dst_gid`` ([] when unreachable)."""
+        n = self.num_sats
+        node, dst_node = n + src_gid, n + dst_gid
+        if not np.isfinite(self.dist_m[dst_gid, node]):
+            return []
+        out = [node]
+        while node != dst_node:
+            node = int(self.next_hop[dst_gid, node])
+            if node < 0 or len(out) > n + self.num_gs:
+                raise RuntimeError("forwarding state has a loop or a hole")  # a bug, not input
+            out.append(node)
+        return out
+
+    def paths(self, src_gids: np.ndarray, dst_gids: np.ndarray) -> list[list[int]]:
+        """Paths for many pairs at once: the hop loop runs over all pairs together."""
+        src_gids = np.asarray(src_gids, dtype=np.int64)
+        dst_gids = np.asarray(dst_gids, dtype=np.int64)
+        n = self.num_sats
+        cur = n + src_gids
+        dst_nodes = n + dst_gids
+        reachable = np.isfinite(self.dist_m[dst_gids, cur])
+        hops = [cur.copy()]
+        active = reachable & (cur != dst_nodes)
+        limit = n + self.num_gs
+        while active.any():
+            nxt = np.where(active, self.next_hop[dst_gids, cur], cur)
+            cur = nxt
+            hops.append(cur.copy())
+            active = active & (cur != dst_nodes)
+            if len(hops) > limit:
+                raise RuntimeError("forwarding state has a loop")
+        h = np.stack(hops, axis=1)
+        out = []
+        for k in range(len(src_gids)):
+            if not reachable[k]:
+                out.append([])
+                continue
+            row = h[k]
+            end = int(np.argmax(row == dst_nodes[k]))
+            out.append(row[: end + 1].tolist())
+        return out
+
+    def length_m(self, src_gid, dst_gid):
+        """Shortest path length(s) from station(s) ``src_gid`` to ``dst_gid``, metres."""
+        return self.dist_m[dst_gid, self.num_sats + np.asarray(src_gid)]
+
+    def rtt_ms(self, src_gid, dst_gid):
+        """Round-trip time (ms): (length src→dst + length dst→src) / c."""
+        fwd = self.length_m(src_gid, dst_gid)
+        rev = self.length_m(dst_gid, src_gid)
+        return (fwd + rev) / SPEED_OF_LIGHT_M_S * 1e3
+
+
+def _isl_graph_parts(sat_pos_m, isl_pairs, max_isl_length_m):
+    if len(isl_pairs) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, np.empty(0), isl_pairs, np.empty(0), 0
+    lengths = isl_lengths_m(sat_pos_m, isl_pairs)
+    ok = lengths <= max_isl_length_m  # NaN (failed propagation) is dropped too
+    dropped = int((~ok).sum())
+    pairs = isl_pairs[ok]
+    w = lengths[ok]
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    return rows, cols, np.concatenate([w, w]), pairs, w, dropped
+
+
+def route_step(
+    sat_pos_m: np.ndarray,
+    gs_pos_m: np.ndarray,
+    gs_up: np.ndarray,
+    isl_pairs: np.ndarray,
+    *,
+    max_range_m: float | np.ndarray = np.inf,
+    min_elevation_deg: float | np.ndarray = 0.0,
+    max_isl_length_m: float | np.ndarray = np.inf,
+    mode: str = "isls",
+    gsl: GroundLinks | None = None,
+) -> RoutingState:
+    """Shortest-delay routing state at one instant.
+
+    ``isl_pairs`` must be unique undirected pairs (as :func:`leosim.links.plus_grid_isls`
+    returns): scipy sums duplicate entries when it builds the sparse graph, which would
+    silently double a link's length.  ISLs longer than ``max_isl_length_m`` are dropped and
+    counted in ``RoutingState.dropped_isls``.
+    """
+    if mode not in MODES:
+        raise InputError(f"unknown routing mode {mode!r}; expected one of {MODES}", key="routing.mode")
+    n, g = len(sat_pos_m), len(gs_pos_m)
+    if gsl is None:
+        gsl = ground_links(
+            gs_pos_m, gs_up, sat_pos_m, max_range_m=max_range_m, min_elevation_deg=min_elevation_deg
+        )
+    rows, cols, w, pairs, lengths, dropped = _isl_graph_parts(sat_pos_m, isl_pairs, max_isl_length_m)
+    gs_nodes = n + gsl.gs
+    if mode == "isls":
+        # Reversed graph: station -> satellite only, so no path can pass through a station.
+        rows = np.concatenate([rows, gs_nodes])
+        cols = np.concatenate([cols, gsl.sat])
+        w = np.concatenate([w, gsl.range_m])
+    else:
+        rows = np.concatenate([rows, gs_nodes, gsl.sat])
+        cols = np.concatenate([cols, gsl.sat, gs_nodes])
+        w = np.concatenate([w, gsl.range_m, gsl.range_m])
+    graph = csr_matrix((w, (rows, cols)), shape=(n + g, n + g))
+    dist, pred = dijkstra(graph, directed=True, indices=np.arange(n, n + g), return_predecessors=True)
+    next_hop = pred.astype(np.int64, copy=False)
+    next_hop[next_hop < 0] = -1
+    if mode == "isls" and g > 0:
+        _uplink_choice(dist, next_hop, gsl, n, g)
+    return RoutingState(n, g, dist, next_hop, gsl, pairs, lengths, dropped)
+
+
+def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int) -> None:
+    """Fill station rows: a source station picks the visible satellite ``a`` minimising
+    GSL(src, a) + dist(a, dst), ties to the smaller satellite id (Hypatia's rule)."""
+    if len(gsl) == 0:
+        return
+    val = gsl.range_m[None, :] + dist[:, gsl.sat]  # (dst, link)
+    counts = gsl.counts(g)
+    has = counts > 0
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
+    best = np.minimum.reduceat(val, starts, axis=1)  # (dst, src with links)
+    seg = np.repeat(np.arange(len(starts)), counts[has])
+    is_best = val == best[:, seg]
+    big = np.iinfo(np.int64).max
+    sat_key = np.where(is_best & np.isfinite(val), gsl.sat[None, :], big)
+    first_sat = np.minimum.reduceat(sat_key, starts, axis=1)
+    src_nodes = n + np.flatnonzero(has)
+    dist[:, src_nodes] = best
+    nh = np.where(first_sat == big, -1, first_sat)
+    next_hop[:, src_nodes] = nh
+    # A station's distance to itself is 0 and it has no next hop.
+    idx = np.arange(g)
+    dist[idx, n + idx] = 0.0
+    next_hop[idx, n + idx] = -1
+
+
+@dataclass
+class PairRoute:
+    """Route of one station pair at one instant (lengths in metres, ``rtt_ms`` in ms)."""
+
+    src: int
+    dst: int
+    path_fwd: list[int]
+    path_rev: list[int]
+    length_fwd_m: float
+    length_rev_m: float
+
+    @property
+    def rtt_ms(self) -> float:
+        return (self.length_fwd_m + self.length_rev_m) / SPEED_OF_LIGHT_M_S * 1e3
+
+
+def path_to_str(path: list[int]) -> str:
+    """Hypatia's path notation: node ids joined by ``-`` (empty when unreachable)."""
+    return "-".join(map(str, path))
+
+
+def num_isl_hops(path: list[int], num_sats: int) -> int:
+    """Number of satellite-to-satellite hops on a path (-1 when unreachable)."""
+    if not path:
+        return -1
+    p = np.asarray(path)
+    return int(np.sum((p[:-1] < num_sats) & (p[1:] < num_sats)))
