@@ -102,7 +102,9 @@ def run(
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1)
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
+    ] = False,
 ) -> None:
     """Route every pair of a scenario over its time window and write routes.csv, a plot and a summary."""
     try:

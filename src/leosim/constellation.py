@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from sgp4.api import WGS72, WGS84, Satrec, jday
 
-from .constants import MU_EARTH_WGS72_M3_S2, SECONDS_PER_DAY, WGS72 as WGS72_ELLIPSOID
+from .constants import MU_EARTH_WGS72_M3_S2, SECONDS_PER_DAY
+from .constants import WGS72 as WGS72_ELLIPSOID
 from .errors import InputError
 from .tle import TLECatalogue, read_tle, satrec_to_lines, write_tle
 
@@ -113,7 +114,9 @@ class WalkerShell:
                         f"{altitude_to_mean_motion(self.altitude_km):.3f} rev/day)",
                     )
         if not 0.0 <= self.eccentricity < 0.1:
-            raise bad("eccentricity", f"must be in [0, 0.1) for a LEO shell, got {self.eccentricity}")
+            raise bad(
+                "eccentricity", f"must be in [0, 0.1) for a LEO shell, got {self.eccentricity}"
+            )
         if self.phasing not in _PHASINGS:
             raise bad("phasing", f"must be one of {_PHASINGS}, got {self.phasing!r}")
         if not 0.0 < self.raan_spread_deg <= 360.0:
@@ -257,7 +260,9 @@ def from_walker_shells(
         raise InputError("a constellation needs at least one shell", key="constellation.shells")
     names_seen = [s.name for s in shells]
     if len(set(names_seen)) != len(names_seen):
-        raise InputError(f"shell names must be unique, got {names_seen}", key="constellation.shells")
+        raise InputError(
+            f"shell names must be unique, got {names_seen}", key="constellation.shells"
+        )
     whichconst = {"WGS72": WGS72, "WGS84": WGS84}[gravity.upper()]
     epoch_days, _ = _epoch_to_tle(epoch)
     names: list[str] = []

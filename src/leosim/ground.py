@@ -74,7 +74,9 @@ def ecef_to_geodetic(position_m: np.ndarray, ellipsoid: Ellipsoid = WGS72) -> tu
     cos_lat = np.cos(lat)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(
-            np.abs(cos_lat) > 1e-10, rho / cos_lat - n, np.abs(z) / np.abs(np.sin(lat)) - n * (1 - e2)
+            np.abs(cos_lat) > 1e-10,
+            rho / cos_lat - n,
+            np.abs(z) / np.abs(np.sin(lat)) - n * (1 - e2),
         )
     return np.degrees(lat), np.degrees(np.arctan2(y, x)), h
 
@@ -83,9 +85,7 @@ def local_up(latitude_deg, longitude_deg) -> np.ndarray:
     """Unit vector of the geodetic vertical (ellipsoid normal), shape ``(..., 3)``."""
     lat = np.radians(np.asarray(latitude_deg, dtype=np.float64))
     lon = np.radians(np.asarray(longitude_deg, dtype=np.float64))
-    return np.stack(
-        [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1
-    )
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
 
 
 @dataclass
@@ -105,7 +105,9 @@ class GroundStations:
 
     def ecef_m(self, ellipsoid: Ellipsoid = WGS72) -> np.ndarray:
         """Earth-fixed positions, metres, shape ``(n_stations, 3)``."""
-        return geodetic_to_ecef_m(self.latitude_deg, self.longitude_deg, self.elevation_m, ellipsoid)
+        return geodetic_to_ecef_m(
+            self.latitude_deg, self.longitude_deg, self.elevation_m, ellipsoid
+        )
 
     def up(self) -> np.ndarray:
         return local_up(self.latitude_deg, self.longitude_deg)

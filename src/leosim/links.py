@@ -87,7 +87,9 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
     if mode == "none":
         return np.empty((0, 2), dtype=np.int64)
     if mode != "plus-grid":
-        raise InputError(f"unknown ISL mode {mode!r}; expected 'plus-grid' or 'none'", key="links.isl")
+        raise InputError(
+            f"unknown ISL mode {mode!r}; expected 'plus-grid' or 'none'", key="links.isl"
+        )
     if not constellation.walker_shells:
         raise InputError(
             "+Grid ISLs need Walker shells or an inferred catalogue structure "
@@ -96,7 +98,9 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
         )
     parts, offset = [], 0
     for sh in constellation.walker_shells:
-        parts.append(plus_grid_isls(sh.num_planes, sh.sats_per_plane, isl_shift=isl_shift, offset=offset))
+        parts.append(
+            plus_grid_isls(sh.num_planes, sh.sats_per_plane, isl_shift=isl_shift, offset=offset)
+        )
         offset += sh.num_sats
     return np.concatenate(parts).astype(np.int64)
 
@@ -141,11 +145,17 @@ def ground_links(
     n_gs, n_sat = len(gs_pos_m), len(sat_pos_m)
     max_range = np.broadcast_to(np.asarray(max_range_m, dtype=np.float64), (n_sat,))
     min_el = np.broadcast_to(np.asarray(min_elevation_deg, dtype=np.float64), (n_sat,))
-    # For an elevation limit the horizon range (satellite on the horizon, |r| of the satellite)
-    # bounds the search radius; this keeps the k-d tree query tight.
+    # Bound the search radius by the slant range at the elevation limit, on a sphere through
+    # the lowest station (a lower station sees farther) and with 0.3 deg of slack for the
+    # angle between the geodetic and the geocentric vertical (at most 0.19 deg).
     sat_r = np.linalg.norm(sat_pos_m, axis=1)
-    horizon = np.sqrt(np.maximum(sat_r**2 - np.min(np.linalg.norm(gs_pos_m, axis=1)) ** 2, 0.0))
-    search = np.minimum(max_range, np.where(np.isfinite(horizon), horizon, 0.0) + 1.0)
+    r_g = float(np.min(np.linalg.norm(gs_pos_m, axis=1))) - 1.0
+    eps = np.radians(np.maximum(min_el - 0.3, 0.0))
+    with np.errstate(invalid="ignore"):
+        by_elevation = np.sqrt(np.maximum(sat_r**2 - (r_g * np.cos(eps)) ** 2, 0.0)) - r_g * np.sin(
+            eps
+        )
+    search = np.minimum(max_range, np.where(np.isfinite(by_elevation), by_elevation, 0.0) + 1.0)
     if n_gs * n_sat <= _DENSE_PAIR_LIMIT:
         # |s - g|^2 = |s|^2 + |g|^2 - 2 g.s as one matrix product picks the candidates; their
         # ranges are then recomputed exactly (the expansion loses ~1e-3 m^2 to rounding).

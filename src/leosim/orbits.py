@@ -179,7 +179,7 @@ def drop_unpropagatable(constellation, start: datetime, t_s=(0.0,)):
     if not bad.any():
         return constellation, np.arange(len(constellation))
     keep = np.flatnonzero(~bad)
-    codes, counts = np.unique(err[err != 0], return_counts=True)
+    codes, _counts = np.unique(err[err != 0], return_counts=True)
     reason = ", ".join(f"error {c} ({SGP4_ERRORS.get(int(c), '?')})" for c in codes)
     warnings.warn(
         f"dropped {int(bad.sum())} of {len(constellation)} satellites that SGP4 cannot "

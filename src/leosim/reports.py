@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 
-def pair_summary(columns: dict[str, np.ndarray], names: list[str] | None = None) -> dict[str, np.ndarray]:
+def pair_summary(
+    columns: dict[str, np.ndarray], names: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Min/median/max RTT, path changes and unreachable steps per (src, dst) pair."""
     src = np.asarray(columns["src"])
     dst = np.asarray(columns["dst"])
@@ -60,7 +62,9 @@ def pair_summary(columns: dict[str, np.ndarray], names: list[str] | None = None)
     return {k: np.asarray(v, dtype=object if k.endswith("name") else None) for k, v in out.items()}
 
 
-def plot_rtt(columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = "") -> None:
+def plot_rtt(
+    columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = ""
+) -> None:
     """PNG of RTT over time, one line per pair."""
     import matplotlib
 

@@ -58,9 +58,20 @@ class RoutingState:
     isl_pairs: np.ndarray
     isl_length_m: np.ndarray
     dropped_isls: int = 0
+    computed: np.ndarray | None = None
+    """Which destination stations have state (all when None)."""
+
+    def _check(self, dst_gid) -> None:
+        if self.computed is not None and not np.all(self.computed[np.asarray(dst_gid)]):
+            missing = np.setdiff1d(np.atleast_1d(dst_gid), np.flatnonzero(self.computed))
+            raise ValueError(
+                f"no routing state towards station(s) {missing.tolist()}: "
+                "route_step was given destinations without them"
+            )
 
     def path(self, src_gid: int, dst_gid: int) -> list[int]:
         """Node ids from station ``src_gid`` to station ``dst_gid`` ([] when unreachable)."""
+        self._check(dst_gid)
         n = self.num_sats
         node, dst_node = n + src_gid, n + dst_gid
         if not np.isfinite(self.dist_m[dst_gid, node]):
@@ -77,6 +88,7 @@ class RoutingState:
         """Paths for many pairs at once: the hop loop runs over all pairs together."""
         src_gids = np.asarray(src_gids, dtype=np.int64)
         dst_gids = np.asarray(dst_gids, dtype=np.int64)
+        self._check(dst_gids)
         n = self.num_sats
         cur = n + src_gids
         dst_nodes = n + dst_gids
@@ -104,6 +116,7 @@ class RoutingState:
 
     def length_m(self, src_gid, dst_gid):
         """Shortest path length(s) from station(s) ``src_gid`` to ``dst_gid``, metres."""
+        self._check(dst_gid)
         return self.dist_m[dst_gid, self.num_sats + np.asarray(src_gid)]
 
     def rtt_ms(self, src_gid, dst_gid):
@@ -138,6 +151,7 @@ def route_step(
     max_isl_length_m: float | np.ndarray = np.inf,
     mode: str = "isls",
     gsl: GroundLinks | None = None,
+    destinations: np.ndarray | None = None,
 ) -> RoutingState:
     """Shortest-delay routing state at one instant.
 
@@ -145,15 +159,22 @@ def route_step(
     returns): scipy sums duplicate entries when it builds the sparse graph, which would
     silently double a link's length.  ISLs longer than ``max_isl_length_m`` are dropped and
     counted in ``RoutingState.dropped_isls``.
+
+    ``destinations`` (station gids) limits the work to the stations that paths must reach:
+    one Dijkstra each.  By default all stations get state (the full forwarding state).
     """
     if mode not in MODES:
-        raise InputError(f"unknown routing mode {mode!r}; expected one of {MODES}", key="routing.mode")
+        raise InputError(
+            f"unknown routing mode {mode!r}; expected one of {MODES}", key="routing.mode"
+        )
     n, g = len(sat_pos_m), len(gs_pos_m)
     if gsl is None:
         gsl = ground_links(
             gs_pos_m, gs_up, sat_pos_m, max_range_m=max_range_m, min_elevation_deg=min_elevation_deg
         )
-    rows, cols, w, pairs, lengths, dropped = _isl_graph_parts(sat_pos_m, isl_pairs, max_isl_length_m)
+    rows, cols, w, pairs, lengths, dropped = _isl_graph_parts(
+        sat_pos_m, isl_pairs, max_isl_length_m
+    )
     gs_nodes = n + gsl.gs
     if mode == "isls":
         # Reversed graph: station -> satellite only, so no path can pass through a station.
@@ -165,20 +186,35 @@ def route_step(
         cols = np.concatenate([cols, gsl.sat, gs_nodes])
         w = np.concatenate([w, gsl.range_m, gsl.range_m])
     graph = csr_matrix((w, (rows, cols)), shape=(n + g, n + g))
-    dist, pred = dijkstra(graph, directed=True, indices=np.arange(n, n + g), return_predecessors=True)
-    next_hop = pred.astype(np.int64, copy=False)
+    computed = None
+    if destinations is None:
+        dst = np.arange(g)
+    else:
+        dst = np.unique(np.asarray(destinations, dtype=np.int64))
+        if len(dst) and (dst[0] < 0 or dst[-1] >= g):
+            raise InputError(f"destinations must be station gids in 0..{g - 1}")
+        computed = np.zeros(g, dtype=bool)
+        computed[dst] = True
+    d_part, p_part = dijkstra(graph, directed=True, indices=n + dst, return_predecessors=True)
+    if computed is None:
+        dist, next_hop = d_part, p_part.astype(np.int64, copy=False)
+    else:
+        dist = np.full((g, n + g), np.inf)
+        next_hop = np.full((g, n + g), -1, dtype=np.int64)
+        dist[dst] = d_part
+        next_hop[dst] = p_part
     next_hop[next_hop < 0] = -1
     if mode == "isls" and g > 0:
-        _uplink_choice(dist, next_hop, gsl, n, g)
-    return RoutingState(n, g, dist, next_hop, gsl, pairs, lengths, dropped)
+        _uplink_choice(dist, next_hop, gsl, n, g, dst)
+    return RoutingState(n, g, dist, next_hop, gsl, pairs, lengths, dropped, computed)
 
 
-def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int) -> None:
+def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.ndarray) -> None:
     """Fill station rows: a source station picks the visible satellite ``a`` minimising
     GSL(src, a) + dist(a, dst), ties to the smaller satellite id (Hypatia's rule)."""
     if len(gsl) == 0:
         return
-    val = gsl.range_m[None, :] + dist[:, gsl.sat]  # (dst, link)
+    val = gsl.range_m[None, :] + dist[np.ix_(dst, gsl.sat)]  # (dst, link)
     counts = gsl.counts(g)
     has = counts > 0
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
@@ -189,13 +225,12 @@ def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int) -> None:
     sat_key = np.where(is_best & np.isfinite(val), gsl.sat[None, :], big)
     first_sat = np.minimum.reduceat(sat_key, starts, axis=1)
     src_nodes = n + np.flatnonzero(has)
-    dist[:, src_nodes] = best
+    dist[np.ix_(dst, src_nodes)] = best
     nh = np.where(first_sat == big, -1, first_sat)
-    next_hop[:, src_nodes] = nh
+    next_hop[np.ix_(dst, src_nodes)] = nh
     # A station's distance to itself is 0 and it has no next hop.
-    idx = np.arange(g)
-    dist[idx, n + idx] = 0.0
-    next_hop[idx, n + idx] = -1
+    dist[dst, n + dst] = 0.0
+    next_hop[dst, n + dst] = -1
 
 
 @dataclass

@@ -73,7 +73,9 @@ def run_scenario(
                 if forwarding and res.forwarding is not None:
                     tab = to_arrow(res.forwarding)
                     if fw_writer is None:
-                        fw_writer = pq.ParquetWriter(str(out.path("forwarding.parquet")), tab.schema)
+                        fw_writer = pq.ParquetWriter(
+                            str(out.path("forwarding.parquet")), tab.schema
+                        )
                     fw_writer.write_table(tab)
                     fw_rows += tab.num_rows
                 if on_progress is not None:
@@ -93,4 +95,6 @@ def run_scenario(
         if sc.output.plot and len(table):
             plot_rtt(cols, out.path("rtt.png"), names, title=sc.name)
         out.path("scenario.toml").write_text(scenario_text, encoding="utf-8")
-    return RunResult(net, table, summary, time.perf_counter() - t0, len(t_s), fw_rows, Path(out_dir))
+    return RunResult(
+        net, table, summary, time.perf_counter() - t0, len(t_s), fw_rows, Path(out_dir)
+    )

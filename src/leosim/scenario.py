@@ -229,7 +229,9 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(getattr(m, "model_fields", {}))
 
 
-def _pydantic_to_input_error(exc: ValidationError, source: str, model: type[BaseModel]) -> InputError:
+def _pydantic_to_input_error(
+    exc: ValidationError, source: str, model: type[BaseModel]
+) -> InputError:
     err = exc.errors()[0]
     key = _loc_to_key(err["loc"]) or None
     msg = err["msg"].removeprefix("Value error, ")
@@ -246,7 +248,9 @@ def _pydantic_to_input_error(exc: ValidationError, source: str, model: type[Base
     return InputError(msg, source=source, key=key)
 
 
-def parse_scenario(data: dict, *, source: str = "<scenario>", base_dir: str | None = None) -> Scenario:
+def parse_scenario(
+    data: dict, *, source: str = "<scenario>", base_dir: str | None = None
+) -> Scenario:
     """Validate a scenario given as a dict (the parsed TOML)."""
     try:
         sc = Scenario.model_validate(data)

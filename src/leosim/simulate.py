@@ -91,7 +91,9 @@ def _constellation_from_spec(sc: Scenario) -> Constellation:
             try:
                 shells.append(WalkerShell(**s.model_dump()))
             except InputError as exc:
-                raise InputError(exc.message, source=sc.source, key=f"constellation.shells[{i}]") from None
+                raise InputError(
+                    exc.message, source=sc.source, key=f"constellation.shells[{i}]"
+                ) from None
         kwargs = {"epoch": epoch} if epoch is not None else {}
         return from_walker_shells(shells, name=spec.name or sc.name, gravity=spec.gravity, **kwargs)
     path = sc.resolve_path(spec.tle)
@@ -146,7 +148,10 @@ def build_network(sc: Scenario) -> Network:
         max_range = np.hypot(links.gsl_cone_radius_km * 1e3, alt_km * 1e3)
     else:
         max_range = np.full(n, np.inf)
-    shell_min_el = np.array([s.min_elevation_deg if s.min_elevation_deg is not None else np.nan for s in c.shells] + [np.nan])
+    shell_min_el = np.array(
+        [s.min_elevation_deg if s.min_elevation_deg is not None else np.nan for s in c.shells]
+        + [np.nan]
+    )
     per_sat_el = shell_min_el[np.where(c.shell >= 0, c.shell, len(c.shells))]
     if links.gsl_min_elevation_deg is not None:
         default_el = links.gsl_min_elevation_deg
@@ -158,10 +163,16 @@ def build_network(sc: Scenario) -> Network:
     if links.max_isl_length_km is not None:
         isl_max = np.full(len(isl_pairs), links.max_isl_length_km * 1e3)
     else:
-        lim = np.array([max_isl_length_m(max(a, 100.0) * 1e3) for a in np.unique(np.round(alt_km, 3))])
+        lim = np.array(
+            [max_isl_length_m(max(a, 100.0) * 1e3) for a in np.unique(np.round(alt_km, 3))]
+        )
         lookup = dict(zip(np.unique(np.round(alt_km, 3)), lim, strict=True))
         per_sat = np.array([lookup[a] for a in np.round(alt_km, 3)]) if n else np.empty(0)
-        isl_max = np.minimum(per_sat[isl_pairs[:, 0]], per_sat[isl_pairs[:, 1]]) if len(isl_pairs) else np.empty(0)
+        isl_max = (
+            np.minimum(per_sat[isl_pairs[:, 0]], per_sat[isl_pairs[:, 1]])
+            if len(isl_pairs)
+            else np.empty(0)
+        )
     pairs = _resolve_pairs(sc, stations)
     return Network(
         constellation=c,
@@ -182,13 +193,59 @@ def _infer_catalogue_isls(c: Constellation, start: datetime, sc: Scenario):
     if not sc.constellation.infer_structure:
         raise InputError(
             "+Grid ISLs on a TLE catalogue need its structure: set infer_structure = true "
-            "or links.isl = \"none\"",
+            'or links.isl = "none"',
             source=sc.source,
             key="constellation.infer_structure",
         )
-    from .catalogue import attach_structure
-
     return attach_structure(c, start)
+
+
+def attach_structure(c: Constellation, start: datetime) -> tuple[Constellation, np.ndarray, str]:
+    """Infer shells/planes/slots of a TLE catalogue (see :mod:`leosim.catalogue`).
+
+    Satellites set aside (orbit raising or lowering, between planes, no shell) are removed:
+    they carry no ISLs and serve no users.  Returns the structured constellation (satellites
+    renumbered 0..N-1 in their original order), its +Grid ISL pairs and a one-line note.
+    """
+    from dataclasses import replace
+
+    from .catalogue import infer_structure
+    from .constellation import ShellInfo
+    from .orbits import datetime_to_jd
+
+    jd, fr = datetime_to_jd(start)
+    st = infer_structure(c.satrecs, c.names, jd=jd, fr=fr)
+    keep = np.flatnonzero(st.shell_id >= 0)
+    remap = np.full(len(c), -1)
+    remap[keep] = np.arange(len(keep))
+    isl = remap[st.isl_pairs] if len(st.isl_pairs) else np.empty((0, 2), dtype=np.int64)
+    shells = [
+        ShellInfo(
+            f"{sh.inclination_deg:.1f}deg-{sh.altitude_km:.0f}km",
+            float(sh.altitude_km),
+            float(sh.inclination_deg),
+            int(sh.n_planes),
+            None,
+        )
+        for sh in st.shells
+    ]
+    counts = st.set_aside_counts()
+    new = replace(
+        c,
+        names=[c.names[i] for i in keep],
+        satrecs=[c.satrecs[i] for i in keep],
+        shell=st.shell_id[keep].copy(),
+        plane=st.plane_id[keep].copy(),
+        slot=st.slot[keep].copy(),
+        shells=shells,
+        set_aside=list(c.set_aside) + [(int(a.index), a.name, a.reason) for a in st.set_aside],
+    )
+    why = ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+    note = (
+        f"catalogue structure: {len(shells)} shells, {len(keep)} satellites in shells, "
+        f"{len(c) - len(keep)} set aside ({why}), {len(isl)} +Grid ISLs"
+    )
+    return new, np.asarray(isl, dtype=np.int64), note
 
 
 def _resolve_pairs(sc: Scenario, stations: GroundStations) -> np.ndarray:
@@ -206,29 +263,42 @@ def _resolve_pairs(sc: Scenario, stations: GroundStations) -> np.ndarray:
         except InputError as exc:
             raise InputError(exc.message, source=sc.source, key=key) from None
         if gs == gd:
-            raise InputError(f"source and destination are the same station ({s!r})", source=sc.source, key=key)
+            raise InputError(
+                f"source and destination are the same station ({s!r})", source=sc.source, key=key
+            )
         out.append((gs, gd))
     return np.asarray(out, dtype=np.int64).reshape(-1, 2)
 
 
 def iter_states(
-    net: Network, t_s: Sequence[float] | np.ndarray, *, max_chunk_bytes: int = 64 * 2**20
+    net: Network,
+    t_s: Sequence[float] | np.ndarray,
+    *,
+    max_chunk_bytes: int = 64 * 2**20,
+    destinations: np.ndarray | None = None,
 ) -> Iterator[tuple[float, RoutingState]]:
-    """Yield ``(t_s, RoutingState)`` for every time step, streaming positions in chunks."""
+    """Yield ``(t_s, RoutingState)`` for every time step, streaming positions in chunks.
+
+    ``destinations``: station gids that need routing state (default: all stations).
+    """
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     gs_pos = net.stations.ecef_m(net.ellipsoid)
     up = net.stations.up()
     for ts, pos in orbits.iter_ecef_m(net.start, t_s, max_chunk_bytes=max_chunk_bytes):
         for k in range(len(ts)):
-            yield float(ts[k]), route_step(
-                pos[k],
-                gs_pos,
-                up,
-                net.isl_pairs,
-                max_range_m=net.gsl_max_range_m,
-                min_elevation_deg=net.gsl_min_elevation_deg,
-                max_isl_length_m=net.isl_max_length_m,
-                mode=net.mode,
+            yield (
+                float(ts[k]),
+                route_step(
+                    pos[k],
+                    gs_pos,
+                    up,
+                    net.isl_pairs,
+                    max_range_m=net.gsl_max_range_m,
+                    min_elevation_deg=net.gsl_min_elevation_deg,
+                    max_isl_length_m=net.isl_max_length_m,
+                    mode=net.mode,
+                    destinations=destinations,
+                ),
             )
 
 
@@ -264,7 +334,9 @@ class RouteTable:
     def concat(tables: Sequence[RouteTable]) -> RouteTable:
         if not tables:
             return RouteTable({k: np.empty(0) for k in ROUTE_COLUMNS})
-        return RouteTable({k: np.concatenate([t.columns[k] for t in tables]) for k in ROUTE_COLUMNS})
+        return RouteTable(
+            {k: np.concatenate([t.columns[k] for t in tables]) for k in ROUTE_COLUMNS}
+        )
 
 
 def _gsl_range(state: RoutingState, gid: np.ndarray, sat: np.ndarray) -> np.ndarray:
@@ -333,11 +405,15 @@ def _forwarding_diff(t: float, prev: np.ndarray | None, nh: np.ndarray) -> dict[
     }
 
 
-def _run_chunk(net: Network, t_s: np.ndarray, forwarding: bool, prev: np.ndarray | None) -> ChunkResult:
+def _run_chunk(
+    net: Network, t_s: np.ndarray, forwarding: bool, prev: np.ndarray | None
+) -> ChunkResult:
     tables = []
     fw_parts = []
     last = prev
-    for t, state in iter_states(net, t_s):
+    # Without forwarding state only the pairs' endpoints need a shortest-path tree.
+    dst = None if forwarding else np.unique(net.pairs)
+    for t, state in iter_states(net, t_s, destinations=dst):
         if len(net.pairs):
             tables.append(pair_table(t, state, net.pairs))
         if forwarding:
@@ -346,7 +422,9 @@ def _run_chunk(net: Network, t_s: np.ndarray, forwarding: bool, prev: np.ndarray
             last = nh
     fw = None
     if forwarding:
-        fw = {k: np.concatenate([p[k] for p in fw_parts]) for k in fw_parts[0]} if fw_parts else None
+        fw = (
+            {k: np.concatenate([p[k] for p in fw_parts]) for k in fw_parts[0]} if fw_parts else None
+        )
     return ChunkResult(RouteTable.concat(tables), fw, last, len(t_s))
 
 
@@ -381,7 +459,9 @@ def iter_chunks(
         return
     prev = None
     with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
-        for ch_res, ch in zip(pool.map(_worker, [(net, ch, forwarding) for ch in chunks]), chunks, strict=True):
+        for ch_res, ch in zip(
+            pool.map(_worker, [(net, ch, forwarding) for ch in chunks]), chunks, strict=True
+        ):
             if forwarding and ch_res.forwarding is not None and prev is not None:
                 # The worker diffed its first step against nothing; diff it against the last
                 # step of the previous chunk so the output holds changes only.

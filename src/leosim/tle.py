@@ -125,7 +125,9 @@ def parse_tle_text(
         if line.startswith("1 ") and len(line) >= 60:
             if i + 1 >= n:
                 raise InputError(
-                    "TLE line 1 has no line 2 after it (file truncated?)", source=source, line=lineno
+                    "TLE line 1 has no line 2 after it (file truncated?)",
+                    source=source,
+                    line=lineno,
                 )
             line2 = raw[i + 1].rstrip()
             _check_line(line, "1", source, lineno, verify_checksum)
@@ -160,9 +162,7 @@ def parse_tle_text(
             i += 2
             continue
         if line.startswith("2 ") and len(line) >= 60:
-            raise InputError(
-                "TLE line 2 without a line 1 before it", source=source, line=lineno
-            )
+            raise InputError("TLE line 2 without a line 1 before it", source=source, line=lineno)
         if pending_name is not None:
             # Two name lines in a row means the element lines of the first are missing.
             if not (len(names) == 0 and len(satrecs) == 0 and _is_hypatia_header(pending_name)):
