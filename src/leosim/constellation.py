@@ -52,6 +52,32 @@ def mean_motion_to_altitude(mean_motion_rev_per_day: float) -> float:
     return (a_m - WGS72_ELLIPSOID.a_m) / 1e3
 
 
+def _check_not_swapped(shell) -> None:
+    """Catch planes and satellites-per-plane given the wrong way round for a filed shell.
+
+    Peer tools take ``(num_orbits, num_sats_per_orbit)`` positionally and the two are easy to
+    swap; 22 planes of 72 is a valid Walker shell but not Starlink's 550 km shell.
+    """
+    if shell.num_planes == shell.sats_per_plane:
+        return
+    alt = shell.nominal_altitude_km
+    # While the presets themselves are being built, there is nothing to compare with yet.
+    for shells in globals().get("_PRESETS", {}).values():
+        for f in shells:
+            if (
+                (f.num_planes, f.sats_per_plane) == (shell.sats_per_plane, shell.num_planes)
+                and abs(f.nominal_altitude_km - alt) <= 10.0
+                and abs(f.inclination_deg - shell.inclination_deg) <= 0.5
+            ):
+                raise InputError(
+                    f"{shell.num_planes} planes of {shell.sats_per_plane} satellites at "
+                    f"{alt:.0f} km / {shell.inclination_deg:g} deg looks swapped: the filed "
+                    f"shell {f.name!r} has {f.num_planes} planes of {f.sats_per_plane}. "
+                    "Swap num_planes and sats_per_plane (or set check_filing = false)",
+                    key=f"shell {shell.name!r}.num_planes",
+                )
+
+
 @dataclass(frozen=True)
 class WalkerShell:
     """A Walker-delta shell: ``num_planes`` planes of ``sats_per_plane`` satellites.
@@ -81,6 +107,8 @@ class WalkerShell:
     raan_spread_deg: float = 360.0
     min_elevation_deg: float | None = None
     """Minimum elevation for ground links to this shell (None: use the scenario's)."""
+    check_filing: bool = True
+    """Refuse plane/satellite counts that are a filed shell's swapped (see below)."""
 
     def __post_init__(self) -> None:
         def bad(key: str, msg: str) -> InputError:
@@ -123,10 +151,8 @@ class WalkerShell:
             raise bad("raan_spread_deg", f"must be in (0, 360], got {self.raan_spread_deg}")
         if self.min_elevation_deg is not None and not 0.0 <= self.min_elevation_deg < 90.0:
             raise bad("min_elevation_deg", f"must be in [0, 90), got {self.min_elevation_deg}")
-        # A Walker shell's planes must be able to hold their satellites: Starlink's polar
-        # 6x58 and 4x43 shells are the only common ones with more sats per plane than planes,
-        # so the swap trap is caught by geometry instead: adjacent in-plane satellites must
-        # see each other over the grazing altitude (see links.max_isl_length_m).
+        if self.check_filing:
+            _check_not_swapped(self)
 
     @property
     def num_sats(self) -> int:

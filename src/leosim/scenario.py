@@ -60,6 +60,7 @@ class ShellSpec(_Strict):
     raan_offset_deg: float = 0.0
     raan_spread_deg: Annotated[float, Field(gt=0, le=360)] = 360.0
     min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] | None = None
+    check_filing: bool = True
 
 
 class ConstellationSpec(_Strict):

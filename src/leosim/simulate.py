@@ -122,6 +122,16 @@ def _per_sat_altitude_km(c: Constellation) -> np.ndarray:
 
 def build_network(sc: Scenario) -> Network:
     """Build the time-independent network of a scenario; bad references raise InputError."""
+    try:
+        return _build_network(sc)
+    except InputError as exc:
+        if exc.source is not None:
+            raise
+        # Errors from deeper down know the key but not the file: name the scenario file.
+        raise InputError(exc.message, source=sc.source, line=exc.line, key=exc.key) from None
+
+
+def _build_network(sc: Scenario) -> Network:
     c = _constellation_from_spec(sc)
     start = default_start(sc.time, c.epoch)
     t_s = sc.time.offsets_s()

@@ -1,0 +1,133 @@
+"""Scenario validation and the network it builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leosim.constellation import WalkerShell
+from leosim.errors import InputError
+from leosim.links import max_isl_length_m
+from leosim.scenario import parse_scenario
+from leosim.simulate import build_network, run_pairs
+
+
+def _sc(**over):
+    base = {
+        "constellation": {"preset": "starlink-550-hypatia"},
+        "ground_stations": {"builtin": "hypatia-top-100"},
+        "links": {"gsl_cone_radius_km": 940.7},
+        "routing": {"pairs": [["Paris", "Luanda"]]},
+        "time": {"times_s": [0.0]},
+    }
+    for k, v in over.items():
+        base[k] = v
+    return parse_scenario(base, source="t.toml")
+
+
+def test_swapped_planes_and_sats_is_refused():
+    with pytest.raises(InputError, match="looks swapped.*72 planes of 22"):
+        WalkerShell("mine", 22, 72, 53.0, altitude_km=550.0)
+    # A genuinely different shell is fine, and so is an explicit opt-out.
+    WalkerShell("mine", 22, 72, 60.0, altitude_km=550.0)
+    WalkerShell("mine", 22, 72, 53.0, altitude_km=550.0, check_filing=False)
+
+
+def test_swapped_shell_in_scenario_names_the_key():
+    with pytest.raises(InputError) as e:
+        build_network(
+            _sc(
+                constellation={
+                    "shells": [
+                        {
+                            "name": "k",
+                            "num_planes": 34,
+                            "sats_per_plane": 34,
+                            "inclination_deg": 51.9,
+                            "altitude_km": 630,
+                        },
+                        {
+                            "name": "t",
+                            "num_planes": 13,
+                            "sats_per_plane": 27,
+                            "inclination_deg": 98.98,
+                            "altitude_km": 1015,
+                        },
+                    ]
+                }
+            )
+        )
+    assert "constellation.shells[1]" in str(e.value) and "t.toml" in str(e.value)
+
+
+def test_time_offsets_are_exact_multiples():
+    sc = _sc(time={"duration_s": 200, "step_s": 0.1})
+    t = sc.time.offsets_s()
+    assert len(t) == 2000
+    assert t[1234] == 1234 * 0.1 and t[-1] == 1999 * 0.1
+
+
+@pytest.mark.parametrize(
+    ("time", "key"),
+    [
+        ({"duration_s": 10, "step_s": 0}, "time.step_s"),
+        ({"duration_s": -1, "step_s": 1}, "time.duration_s"),
+        ({"duration_s": 10}, "time"),
+        ({"duration_s": 10, "step_s": 1, "times_s": [0]}, "time"),
+        ({"times_s": []}, "time.times_s"),
+    ],
+)
+def test_bad_time_sections(time, key):
+    with pytest.raises(InputError) as e:
+        _sc(time=time)
+    assert f"[{key}]" in str(e.value)
+
+
+def test_two_gsl_rules_conflict():
+    with pytest.raises(InputError, match="links"):
+        _sc(links={"gsl_cone_radius_km": 940.7, "gsl_max_range_km": 1000})
+
+
+def test_per_shell_isl_limit_and_default_elevation():
+    sc = _sc(constellation={"preset": "starlink-gen1"}, links={})
+    net = build_network(sc)
+    assert net.num_sats == 4408
+    # With no GSL rule the default minimum elevation (25 deg) applies to every satellite.
+    assert np.all(net.gsl_min_elevation_deg == 25.0) and np.all(np.isinf(net.gsl_max_range_m))
+    # ISLs of the 570 km shell get the 570 km grazing limit; those of the 540 km shell 540 km.
+    lim = set(np.round(net.isl_max_length_m, 3))
+    assert round(max_isl_length_m(570e3), 3) in lim and round(max_isl_length_m(540e3), 3) in lim
+
+
+def test_all_pairs_and_destination_subset_agree():
+    sc = _sc(
+        ground_stations={"builtin": "hypatia-top-100"},
+        routing={"pairs": [[24, 66], [66, 24], [17, 85]]},
+    )
+    net = build_network(sc)
+    t = run_pairs(net, [0.0, 1.0])
+    # The pair tables computed with only the needed destinations equal full state ones.
+    from leosim.orbits import Orbits
+    from leosim.routing import route_step
+
+    pos = Orbits.from_constellation(net.constellation).ecef_m(net.start, [1.0])[0]
+    full = route_step(
+        pos,
+        net.stations.ecef_m(),
+        net.stations.up(),
+        net.isl_pairs,
+        max_range_m=net.gsl_max_range_m,
+        max_isl_length_m=net.isl_max_length_m,
+    )
+    for k, (s, d) in enumerate([(24, 66), (66, 24), (17, 85)]):
+        assert t.columns["rtt_ms"][3 + k] == pytest.approx(full.rtt_ms(s, d), abs=1e-9)
+    sub = route_step(
+        pos,
+        net.stations.ecef_m(),
+        net.stations.up(),
+        net.isl_pairs,
+        max_range_m=net.gsl_max_range_m,
+        destinations=[66],
+    )
+    with pytest.raises(ValueError, match="no routing state"):
+        sub.path(66, 24)
