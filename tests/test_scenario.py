@@ -26,7 +26,7 @@ def _sc(**over):
 
 
 def test_swapped_planes_and_sats_is_refused():
-    with pytest.raises(InputError, match="looks swapped.*72 planes of 22"):
+    with pytest.raises(InputError, match=r"looks swapped.*72 planes of 22"):
         WalkerShell("mine", 22, 72, 53.0, altitude_km=550.0)
     # A genuinely different shell is fine, and so is an explicit opt-out.
     WalkerShell("mine", 22, 72, 60.0, altitude_km=550.0)
