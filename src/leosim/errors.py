@@ -20,7 +20,7 @@ class InputError(LeosimError, ValueError):
     >>> str(InputError("a TLE checksum is 3, expected 4", source="cat.tle", line=7))
     'cat.tle:7: a TLE checksum is 3, expected 4'
     >>> str(InputError("must be > 0, got -1", source="run.toml", key="time.step_s"))
-    "run.toml: [time.step_s] must be > 0, got -1"
+    'run.toml: [time.step_s] must be > 0, got -1'
     """
 
     def __init__(

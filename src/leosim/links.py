@@ -6,7 +6,7 @@ All lengths are metres, angles radians inside and degrees at the edges.
 >>> round(max_isl_length_m(550e3), 4)        # Hypatia's limit for its 550 km shell
 5016591.2331
 >>> round(max_slant_range_m(550e3, 25.0))    # 25 deg minimum elevation, spherical Earth
-1123499
+1123418
 
 A +Grid shell links each satellite to its two neighbours in its plane and to the satellites in
 the same slot of the two adjacent planes (shifted by ``isl_shift`` slots), 4 lasers each.
@@ -150,7 +150,7 @@ def ground_links(
     # angle between the geodetic and the geocentric vertical (at most 0.19 deg).
     sat_r = np.linalg.norm(sat_pos_m, axis=1)
     r_g = float(np.min(np.linalg.norm(gs_pos_m, axis=1))) - 1.0
-    eps = np.radians(np.maximum(min_el - 0.3, 0.0))
+    eps = np.radians(min_el - 0.3)
     with np.errstate(invalid="ignore"):
         by_elevation = np.sqrt(np.maximum(sat_r**2 - (r_g * np.cos(eps)) ** 2, 0.0)) - r_g * np.sin(
             eps

@@ -80,8 +80,13 @@ def write_table(
 ) -> None:
     """Write columns as CSV ``name`` in ``out`` and, if asked, as Parquet (``.parquet``)."""
     table = columns if isinstance(columns, pa.Table) else to_arrow(columns)
-    pacsv.write_csv(
-        table, str(out.path(name)), write_options=pacsv.WriteOptions(quoting_style="needed")
-    )
+    target = str(out.path(name))
+    try:
+        # Plain CSV (as Hypatia writes) unless a value holds a comma, quote or newline.
+        opts = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
+        pacsv.write_csv(table, target, write_options=opts)
+    except pa.ArrowInvalid:
+        opts = pacsv.WriteOptions(quoting_style="needed", quoting_header="none")
+        pacsv.write_csv(table, target, write_options=opts)
     if parquet:
         pq.write_table(table, str(out.path(str(Path(name).with_suffix(".parquet")))))

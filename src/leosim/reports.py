@@ -6,7 +6,7 @@
 ...         "rtt_ms": np.array([10.0, 12.0, 11.0]),
 ...         "path_fwd": np.array(["2-0-3", "2-1-3", "2-1-3"], dtype=object)}
 >>> s = pair_summary(cols)
->>> s["median_rtt_ms"][0], s["path_changes"][0]
+>>> float(s["median_rtt_ms"][0]), int(s["path_changes"][0])
 (11.0, 1)
 """
 
