@@ -93,3 +93,98 @@ def plot_rtt(
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def _draw_borders(ax, borders, bbox) -> None:
+    """Country outlines inside ``bbox = (lon0, lon1, lat0, lat1)``."""
+    import shapely
+
+    box = shapely.box(bbox[0], bbox[2], bbox[1], bbox[3])
+    for code in borders.codes:
+        geom = borders.geometry(code)
+        if not geom.intersects(box):
+            continue
+        polys = getattr(geom, "geoms", [geom])
+        for poly in polys:
+            for ring in [poly.exterior, *poly.interiors]:
+                xy = np.asarray(ring.coords)
+                ax.plot(xy[:, 0], xy[:, 1], color="0.45", lw=0.5, zorder=1)
+
+
+def _bbox(lat: np.ndarray, lon: np.ndarray, margin_deg: float = 3.0) -> tuple:
+    if len(lat) == 0:
+        return (-180.0, 180.0, -90.0, 90.0)
+    lon0, lon1 = float(np.min(lon)) - margin_deg, float(np.max(lon)) + margin_deg
+    lat0, lat1 = float(np.min(lat)) - margin_deg, float(np.max(lat)) + margin_deg
+    return (max(lon0, -180.0), min(lon1, 180.0), max(lat0, -90.0), min(lat1, 90.0))
+
+
+def plot_service_map(
+    table: dict[str, np.ndarray],
+    path: Path,
+    *,
+    borders=None,
+    title: str = "",
+    value: str = "served_fraction",
+    diverging: bool = False,
+    gateways=None,
+) -> None:
+    """PNG map of terminals coloured by ``value`` (served fraction, or a change in it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    v = np.asarray(table[value], dtype=float)
+    bbox = _bbox(lat, lon)
+    span = max(bbox[1] - bbox[0], 1.0), max(bbox[3] - bbox[2], 1.0)
+    width = 10.0
+    height = float(np.clip(width * span[1] / span[0], 3.5, 9.0))
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    if borders is not None:
+        _draw_borders(ax, borders, bbox)
+    if diverging:
+        sc = ax.scatter(
+            lon,
+            lat,
+            c=v,
+            cmap="RdBu",
+            vmin=-1,
+            vmax=1,
+            s=10,
+            zorder=2,
+            edgecolors="0.5",
+            linewidths=0.3,
+        )
+    else:
+        sc = ax.scatter(
+            lon,
+            lat,
+            c=v,
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            s=10,
+            zorder=2,
+            edgecolors="0.5",
+            linewidths=0.3,
+        )
+    if gateways is not None and len(gateways):
+        glat, glon = np.asarray(gateways.latitude_deg), np.asarray(gateways.longitude_deg)
+        inside = (glon >= bbox[0]) & (glon <= bbox[1]) & (glat >= bbox[2]) & (glat <= bbox[3])
+        ax.scatter(glon[inside], glat[inside], marker="^", c="red", s=30, zorder=3, label="gateway")
+        if inside.any():
+            ax.legend(loc="lower left", fontsize=8)
+    fig.colorbar(sc, ax=ax, shrink=0.8, label=value.replace("_", " "))
+    ax.set_xlim(bbox[0], bbox[1])
+    ax.set_ylim(bbox[2], bbox[3])
+    ax.set_aspect(1.0 / max(np.cos(np.radians(np.clip((bbox[2] + bbox[3]) / 2, -80, 80))), 0.2))
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

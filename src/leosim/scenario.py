@@ -175,6 +175,25 @@ class TimeSpec(_Strict):
         return np.arange(n) * self.step_s
 
 
+class TerminalsSpec(_Strict):
+    """User terminals for policy, coverage and capacity runs."""
+
+    file: str | None = None
+    countries: list[str] | None = None
+    """ADM0_A3 codes; default: every country."""
+    n_total: Annotated[int, Field(ge=1)] | None = None
+    n_per_country: Annotated[int, Field(ge=1)] | None = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_count(self) -> TerminalsSpec:
+        if self.file is not None and (self.n_total or self.n_per_country or self.countries):
+            raise ValueError("give either file or countries/n_total/n_per_country, not both")
+        if self.n_total is not None and self.n_per_country is not None:
+            raise ValueError("give at most one of n_total and n_per_country")
+        return self
+
+
 class OutputSpec(_Strict):
     parquet: bool = True
     plot: bool = True
@@ -184,11 +203,12 @@ class Scenario(_Strict):
     name: str = "scenario"
     description: str = ""
     constellation: ConstellationSpec
-    ground_stations: GroundSpec
+    ground_stations: GroundSpec = GroundSpec(builtin="cities-top-100")
     links: LinksSpec = LinksSpec()
     routing: RoutingSpec = RoutingSpec()
     time: TimeSpec
     output: OutputSpec = OutputSpec()
+    terminals: TerminalsSpec = TerminalsSpec()
     workers: Annotated[int, Field(ge=1, le=256)] = 1
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)

@@ -1,0 +1,246 @@
+"""``leosim policy evaluate`` and ``leosim policy compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import InputError, LeosimError
+
+app = typer.Typer(
+    help="Service policy: who is served where, and what changes.", no_args_is_help=True
+)
+console = Console(stderr=True)
+out_console = Console()
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def load_terminals(sc, terminals_csv: Path | None, borders):
+    """Terminals from ``--terminals``, else from the scenario's ``[terminals]`` table."""
+    from .ground_segment import read_terminals_csv, sample_terminals
+
+    if terminals_csv is not None:
+        return read_terminals_csv(terminals_csv, borders=borders)
+    spec = sc.terminals
+    if spec.file is not None:
+        return read_terminals_csv(sc.resolve_path(spec.file), borders=borders)
+    countries = spec.countries or list(borders.codes)
+    for i, c in enumerate(countries):
+        try:
+            borders.validate_code(c)
+        except InputError as exc:
+            raise InputError(
+                exc.message, source=sc.source, key=f"terminals.countries[{i}]"
+            ) from None
+    if spec.n_per_country is not None:
+        return sample_terminals(
+            countries, n_per_country=spec.n_per_country, seed=spec.seed, borders=borders
+        )
+    return sample_terminals(
+        countries, n_total=spec.n_total or 2000, seed=spec.seed, borders=borders
+    )
+
+
+def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
+    from .service import evaluate
+    from .simulate import build_network
+
+    net = build_network(sc)
+    t_s = sc.time.offsets_s()
+    with Progress(
+        TextColumn(f"[bold]{escape(label)}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("steps"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task(label, total=len(t_s))
+        res = evaluate(
+            net,
+            policy,
+            terminals,
+            t_s,
+            borders=borders,
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    return net, res
+
+
+def _print_countries(table, title: str, limit: int = 15) -> None:
+    t = Table(title=title)
+    for c in ("country", "terminals", "served %", "median RTT ms", "foreign landing %", "lands in"):
+        t.add_column(c, justify="left" if c in ("country", "lands in") else "right")
+    order = np.argsort(-np.asarray(table["weight"], dtype=float))[:limit]
+    for i in order:
+        fl = table["foreign_landing_share"][i]
+        t.add_row(
+            str(table["country"][i]),
+            str(table["terminals"][i]),
+            f"{100 * table['served_share'][i]:.1f}",
+            "-"
+            if not np.isfinite(table["median_rtt_ms"][i])
+            else f"{table['median_rtt_ms'][i]:.1f}",
+            "-" if not np.isfinite(fl) else f"{100 * fl:.1f}",
+            str(table["landing"][i])[:48],
+        )
+    out_console.print(t)
+
+
+@app.command()
+def evaluate(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario TOML (constellation, links, time, terminals).")
+    ],
+    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy TOML.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "leosim-policy"
+    ),
+    terminals: Annotated[
+        Path | None, typer.Option(help="Terminals CSV (terminal_id,latitude_deg,longitude_deg).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Who is served where under a policy: terminals.csv, countries.csv and a map."""
+    from .borders import Borders
+    from .outputs import OutputDir, write_table
+    from .policy import load_policy
+    from .reports import plot_service_map
+    from .scenario import load_scenario
+
+    try:
+        sc = load_scenario(scenario)
+        borders = Borders.default()
+        pol = load_policy(policy, borders=borders)
+        terms = load_terminals(sc, terminals, borders)
+        _, res = _evaluate(sc, pol, terms, borders, quiet, pol.name)
+        with OutputDir(out) as o:
+            tt = res.terminal_table()
+            ct = res.country_table(borders)
+            write_table(o, "terminals.csv", tt, parquet=sc.output.parquet)
+            write_table(o, "countries.csv", ct)
+            if sc.output.plot:
+                plot_service_map(
+                    tt,
+                    o.path("map.png"),
+                    borders=borders,
+                    title=f"{pol.name}: served fraction",
+                    gateways=pol.gateways,
+                )
+            o.path("policy.toml").write_bytes(Path(policy).read_bytes())
+            o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
+    except LeosimError as exc:
+        _fail(exc)
+    if not quiet:
+        _print_countries(ct, f"{pol.name} ({len(terms)} terminals, {len(res.t_s)} steps)")
+        out_console.print(f"outputs in {out}/: terminals.csv, countries.csv, map.png")
+
+
+@app.command()
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML.")],
+    policy_a: Annotated[Path, typer.Argument(help="Policy A (the baseline).")],
+    policy_b: Annotated[Path, typer.Argument(help="Policy B (the what-if).")],
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("leosim-compare"),
+    terminals: Annotated[Path | None, typer.Option(help="Terminals CSV.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """What changes from policy A to B, per country, with a difference map."""
+    from .borders import Borders
+    from .outputs import OutputDir, write_table
+    from .policy import load_policy
+    from .reports import plot_service_map
+    from .scenario import load_scenario
+    from .service import compare as compare_results
+
+    try:
+        sc = load_scenario(scenario)
+        borders = Borders.default()
+        pa_, pb_ = load_policy(policy_a, borders=borders), load_policy(policy_b, borders=borders)
+        terms = load_terminals(sc, terminals, borders)
+        _, ra = _evaluate(sc, pa_, terms, borders, quiet, f"A: {pa_.name}")
+        _, rb = _evaluate(sc, pb_, terms, borders, quiet, f"B: {pb_.name}")
+        diff = compare_results(ra, rb, borders)
+        ta, tb = ra.terminal_table(), rb.terminal_table()
+        per_term = {
+            "terminal_id": ta["terminal_id"],
+            "latitude_deg": ta["latitude_deg"],
+            "longitude_deg": ta["longitude_deg"],
+            "country": ta["country"],
+            "served_fraction_a": ta["served_fraction"],
+            "served_fraction_b": tb["served_fraction"],
+            "served_fraction_change": tb["served_fraction"] - ta["served_fraction"],
+            "median_rtt_ms_a": ta["median_rtt_ms"],
+            "median_rtt_ms_b": tb["median_rtt_ms"],
+            "gateway_countries_a": ta["gateway_countries"],
+            "gateway_countries_b": tb["gateway_countries"],
+        }
+        with OutputDir(out) as o:
+            write_table(o, "compare.csv", diff)
+            write_table(o, "terminals.csv", per_term, parquet=sc.output.parquet)
+            write_table(o, "countries_a.csv", ra.country_table(borders))
+            write_table(o, "countries_b.csv", rb.country_table(borders))
+            if sc.output.plot:
+                plot_service_map(
+                    per_term,
+                    o.path("diff_map.png"),
+                    borders=borders,
+                    value="served_fraction_change",
+                    diverging=True,
+                    title=f"served fraction, B ({pb_.name}) minus A ({pa_.name})",
+                    gateways=pb_.gateways,
+                )
+            for name, p in (
+                ("policy_a.toml", policy_a),
+                ("policy_b.toml", policy_b),
+                ("scenario.toml", scenario),
+            ):
+                o.path(name).write_bytes(Path(p).read_bytes())
+    except LeosimError as exc:
+        _fail(exc)
+    if quiet:
+        return
+    t = Table(title=f"A: {pa_.name}  →  B: {pb_.name}")
+    for c in (
+        "country",
+        "served % A",
+        "served % B",
+        "median RTT A",
+        "median RTT B",
+        "lands in (B)",
+    ):
+        t.add_column(c, justify="left" if c in ("country", "lands in (B)") else "right")
+    changed = np.flatnonzero(
+        (np.abs(diff["served_share_change"]) > 1e-9) | (diff["landing_a"] != diff["landing_b"])
+    )
+    for i in changed[:25]:
+
+        def f(x, scale=1.0):
+            return "-" if not np.isfinite(x) else f"{scale * x:.1f}"
+
+        t.add_row(
+            str(diff["country"][i]),
+            f(diff["served_share_a"][i], 100),
+            f(diff["served_share_b"][i], 100),
+            f(diff["median_rtt_ms_a"][i]),
+            f(diff["median_rtt_ms_b"][i]),
+            str(diff["landing_b"][i])[:40],
+        )
+    out_console.print(t)
+    if len(changed) == 0:
+        out_console.print("no country changes between A and B")
+    out_console.print(
+        f"outputs in {out}/: compare.csv, terminals.csv, countries_a.csv, countries_b.csv, diff_map.png"
+    )
