@@ -184,6 +184,8 @@ def _load_plugins() -> None:
             raise
         if getattr(module, "app", None) is not None:
             app.add_typer(module.app, name=name)
+        elif getattr(module, "command", None) is not None:
+            app.command(name)(module.command)
 
 
 _load_plugins()

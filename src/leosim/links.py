@@ -164,14 +164,15 @@ def ground_links(
         with np.errstate(invalid="ignore"):
             g, s = np.nonzero(d2 <= (search[None, :] + 1.0) ** 2)
     else:
+        # Both sides in k-d trees: scipy's dual-tree search returns all candidate pairs as arrays.
         finite = np.isfinite(sat_r)
-        tree = cKDTree(sat_pos_m[finite])
         sat_ids = np.flatnonzero(finite)
-        lists = tree.query_ball_point(gs_pos_m, r=float(np.nanmax(search)) + 1.0)
-        counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=n_gs)
-        g = np.repeat(np.arange(n_gs), counts)
-        flat = np.fromiter((i for x in lists for i in x), dtype=np.int64, count=int(counts.sum()))
-        s = sat_ids[flat]
+        radius = float(np.max(search[finite])) + 1.0 if finite.any() else 0.0
+        pairs = cKDTree(gs_pos_m).sparse_distance_matrix(
+            cKDTree(sat_pos_m[finite]), radius, output_type="ndarray"
+        )
+        g = pairs["i"].astype(np.int64)
+        s = sat_ids[pairs["j"]]
     dvec = sat_pos_m[s] - gs_pos_m[g]
     r = np.sqrt(np.einsum("ki,ki->k", dvec, dvec))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -181,3 +182,35 @@ def ground_links(
     g, s, r, el = g[ok], s[ok], r[ok], el[ok]
     order = np.lexsort((s, g))
     return GroundLinks(g[order], s[order], r[order], el[order])
+
+
+def visible_counts(
+    points_m: np.ndarray,
+    points_up: np.ndarray,
+    sat_pos_m: np.ndarray,
+    *,
+    min_elevation_deg: float = 0.0,
+    points_tree: cKDTree | None = None,
+) -> np.ndarray:
+    """Number of satellites above ``min_elevation_deg`` from each point (same rule as
+    :func:`ground_links`, without building the pair table: for coverage over large grids).
+
+    ``points_tree`` may be given to reuse a k-d tree of ``points_m`` across time steps.
+    """
+    n = len(points_m)
+    sat_r = np.linalg.norm(sat_pos_m, axis=1)
+    finite = np.isfinite(sat_r)
+    if not finite.any() or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    r_g = float(np.min(np.linalg.norm(points_m, axis=1))) - 1.0
+    eps = math.radians(min_elevation_deg - 0.3)
+    r_s = float(np.max(sat_r[finite]))
+    radius = math.sqrt(max(r_s**2 - (r_g * math.cos(eps)) ** 2, 0.0)) - r_g * math.sin(eps) + 1.0
+    sats = sat_pos_m[finite]
+    tree = points_tree if points_tree is not None else cKDTree(points_m)
+    pairs = tree.sparse_distance_matrix(cKDTree(sats), radius, output_type="ndarray")
+    i, j, rng = pairs["i"], pairs["j"], pairs["v"]
+    d = sats[j] - points_m[i]
+    # sin(elevation) >= sin(min) without the arcsin: up . d >= sin(min) |d|
+    ok = np.einsum("ki,ki->k", d, points_up[i]) >= math.sin(math.radians(min_elevation_deg)) * rng
+    return np.bincount(i[ok], minlength=n)

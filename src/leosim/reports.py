@@ -188,3 +188,53 @@ def plot_service_map(
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+
+
+def plot_coverage_map(
+    table: dict[str, np.ndarray],
+    path: Path,
+    *,
+    borders=None,
+    title: str = "",
+    value: str = "mean_visible",
+) -> None:
+    """World map of a coverage grid: colour = ``value``; points fenced off by policy in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    v = np.asarray(table[value], dtype=float)
+    blocked = np.asarray(table.get("policy_block", np.full(len(lat), "")), dtype=object) != ""
+    fig, ax = plt.subplots(figsize=(12, 6.2), dpi=100)
+    size = max(0.5, min(12.0, 2.2e5 / max(len(lat), 1)))
+    ok = ~blocked
+    sc = ax.scatter(
+        lon[ok], lat[ok], c=v[ok], s=size, marker="s", cmap="viridis", linewidths=0, zorder=1
+    )
+    if blocked.any():
+        ax.scatter(
+            lon[blocked],
+            lat[blocked],
+            c="0.8",
+            s=size,
+            marker="s",
+            linewidths=0,
+            zorder=1,
+            label="no service (policy)",
+        )
+        ax.legend(loc="lower left", fontsize=8)
+    if borders is not None:
+        _draw_borders(ax, borders, (-180.0, 180.0, -90.0, 90.0))
+    fig.colorbar(sc, ax=ax, shrink=0.8, label=value.replace("_", " "))
+    ax.set_xlim(-180, 180)
+    ax.set_ylim(-90, 90)
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)

@@ -194,6 +194,14 @@ class TerminalsSpec(_Strict):
         return self
 
 
+class CoverageSpec(_Strict):
+    resolution_deg: Annotated[float, Field(gt=0, le=30)] = 1.0
+    min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] = 25.0
+    band_deg: Annotated[float, Field(gt=0, le=90)] = 10.0
+    population: bool = True
+    """Also evaluate Natural Earth's populated places (population-weighted coverage)."""
+
+
 class OutputSpec(_Strict):
     parquet: bool = True
     plot: bool = True
@@ -209,6 +217,7 @@ class Scenario(_Strict):
     time: TimeSpec
     output: OutputSpec = OutputSpec()
     terminals: TerminalsSpec = TerminalsSpec()
+    coverage: CoverageSpec = CoverageSpec()
     workers: Annotated[int, Field(ge=1, le=256)] = 1
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)
