@@ -51,7 +51,7 @@ def test_equal_area_grid_cells_have_equal_area():
 
 
 def test_grid_too_fine_is_refused_before_any_work():
-    with pytest.raises(InputError, match="coverage.resolution_deg"):
+    with pytest.raises(InputError, match=r"coverage\.resolution_deg"):
         equal_area_grid(0.001)
     with pytest.raises(InputError):
         equal_area_grid(-1.0)
