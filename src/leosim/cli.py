@@ -175,7 +175,11 @@ def register(sub_app: typer.Typer, name: str) -> None:
 
 def _load_plugins() -> None:
     # Sub-command groups live next to the code they drive; a missing one must not break `run`.
-    for mod, name in (("leosim.policy_cli", "policy"), ("leosim.coverage_cli", "coverage")):
+    for mod, name in (
+        ("leosim.policy_cli", "policy"),
+        ("leosim.coverage_cli", "coverage"),
+        ("leosim.capacity_cli", "capacity"),
+    ):
         try:
             module = __import__(mod, fromlist=["app"])
         except ModuleNotFoundError as exc:

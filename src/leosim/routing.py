@@ -84,8 +84,9 @@ class RoutingState:
             out.append(node)
         return out
 
-    def paths(self, src_gids: np.ndarray, dst_gids: np.ndarray) -> list[list[int]]:
-        """Paths for many pairs at once: the hop loop runs over all pairs together."""
+    def path_matrix(self, src_gids: np.ndarray, dst_gids: np.ndarray) -> np.ndarray:
+        """Paths of many pairs as a ``(k, max_nodes)`` array padded with -1 (all -1 when
+        unreachable): the hop loop runs over all pairs together."""
         src_gids = np.asarray(src_gids, dtype=np.int64)
         dst_gids = np.asarray(dst_gids, dtype=np.int64)
         self._check(dst_gids)
@@ -93,26 +94,21 @@ class RoutingState:
         cur = n + src_gids
         dst_nodes = n + dst_gids
         reachable = np.isfinite(self.dist_m[dst_gids, cur])
-        hops = [cur.copy()]
+        hops = [np.where(reachable, cur, -1)]
         active = reachable & (cur != dst_nodes)
         limit = n + self.num_gs
         while active.any():
-            nxt = np.where(active, self.next_hop[dst_gids, cur], cur)
-            cur = nxt
-            hops.append(cur.copy())
+            cur = np.where(active, self.next_hop[dst_gids, cur], cur)
+            hops.append(np.where(active, cur, -1))
             active = active & (cur != dst_nodes)
             if len(hops) > limit:
                 raise RuntimeError("forwarding state has a loop")
-        h = np.stack(hops, axis=1)
-        out = []
-        for k in range(len(src_gids)):
-            if not reachable[k]:
-                out.append([])
-                continue
-            row = h[k]
-            end = int(np.argmax(row == dst_nodes[k]))
-            out.append(row[: end + 1].tolist())
-        return out
+        return np.stack(hops, axis=1)
+
+    def paths(self, src_gids: np.ndarray, dst_gids: np.ndarray) -> list[list[int]]:
+        """Paths for many pairs at once, as lists of node ids ([] when unreachable)."""
+        h = self.path_matrix(src_gids, dst_gids)
+        return [row[row >= 0].tolist() for row in h]
 
     def length_m(self, src_gid, dst_gid):
         """Shortest path length(s) from station(s) ``src_gid`` to ``dst_gid``, metres."""

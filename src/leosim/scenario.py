@@ -202,6 +202,17 @@ class CoverageSpec(_Strict):
     """Also evaluate Natural Earth's populated places (population-weighted coverage)."""
 
 
+class DemandSpec(_Strict):
+    """Subscribers in cells over countries (see :mod:`leosim.traffic`)."""
+
+    countries: list[str] = Field(default_factory=list)
+    cell_deg: Annotated[float, Field(ge=0.01, le=5)] = 0.15
+    take_rate: Annotated[float, Field(gt=0, le=1)] = 0.01
+    mbps_per_subscriber: Annotated[float, Field(gt=0)] = 25.0
+    concurrency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    rates_mbps: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [25.0, 100.0])
+
+
 class OutputSpec(_Strict):
     parquet: bool = True
     plot: bool = True
@@ -218,6 +229,9 @@ class Scenario(_Strict):
     output: OutputSpec = OutputSpec()
     terminals: TerminalsSpec = TerminalsSpec()
     coverage: CoverageSpec = CoverageSpec()
+    demand: DemandSpec = DemandSpec()
+    capacity: dict[str, float | str] = Field(default_factory=dict)
+    """Overrides of :class:`leosim.capacity.CapacityModel` (Gbit/s), e.g. ``isl_gbps = 200``."""
     workers: Annotated[int, Field(ge=1, le=256)] = 1
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)

@@ -185,17 +185,22 @@ def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     return float(x[order][np.searchsorted(cw, q * cw[-1])])
 
 
-def _class_distances(
+def nearest_gateway_tree(
     n_sats: int,
     isl_rows: np.ndarray,
     isl_cols: np.ndarray,
     isl_w: np.ndarray,
     gw_links,
     gw_ids: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Distance from every satellite to its nearest gateway among ``gw_ids``, and which one."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every satellite: distance (m) to its nearest gateway among ``gw_ids``, which gateway
+    (-1: none reachable) and its next hop towards it (a satellite, or ``n_sats + gateway``).
+
+    One multi-source Dijkstra on the reversed graph (gateway → satellite edges only, so no
+    path passes through a gateway).  ``isl_rows/cols/w`` are the directed ISL edges.
+    """
     if len(gw_ids) == 0 or len(gw_links) == 0:
-        return np.full(n_sats, np.inf), np.full(n_sats, -1)
+        return np.full(n_sats, np.inf), np.full(n_sats, -1), np.full(n_sats, -1)
     use = np.isin(gw_links.gs, gw_ids)
     g_nodes = n_sats + gw_links.gs[use]
     rows = np.concatenate([isl_rows, g_nodes])
@@ -204,11 +209,17 @@ def _class_distances(
     n_gw = int(gw_links.gs.max()) + 1 if len(gw_links) else 0
     n_gw = max(n_gw, int(gw_ids.max()) + 1)
     graph = csr_matrix((w, (rows, cols)), shape=(n_sats + n_gw, n_sats + n_gw))
-    dist, _, sources = dijkstra(
+    dist, pred, sources = dijkstra(
         graph, directed=True, indices=n_sats + gw_ids, min_only=True, return_predecessors=True
     )
     src = sources[:n_sats]
-    return dist[:n_sats], np.where(src >= 0, src - n_sats, -1)
+    nxt = pred[:n_sats].astype(np.int64)
+    return dist[:n_sats], np.where(src >= 0, src - n_sats, -1), np.where(nxt >= 0, nxt, -1)
+
+
+def _class_distances(n_sats, isl_rows, isl_cols, isl_w, gw_links, gw_ids):
+    dist, via, _ = nearest_gateway_tree(n_sats, isl_rows, isl_cols, isl_w, gw_links, gw_ids)
+    return dist, via
 
 
 def evaluate(

@@ -1,0 +1,172 @@
+"""``leosim capacity``: how many subscribers can be served, at what rate, and what limits it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import LeosimError
+
+console = Console(stderr=True)
+out_console = Console()
+
+
+def capacity(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario TOML with [demand] (and optional [capacity]).")
+    ],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", "-p", help="Policy TOML (gateways, landing rights).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("leosim-capacity"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Servable subscribers per rate, flow allocation per country and the bottleneck links."""
+    from .borders import Borders
+    from .capacity import CapacityModel
+    from .errors import InputError
+    from .outputs import OutputDir, write_table
+    from .policy import load_policy, parse_policy
+    from .scenario import load_scenario
+    from .simulate import build_network
+    from .traffic import country_cells, run_subscriber_capacity
+
+    try:
+        sc = load_scenario(scenario)
+        model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
+        d = sc.demand
+        if not d.countries:
+            raise InputError(
+                "list the countries whose subscribers to serve",
+                source=sc.source,
+                key="demand.countries",
+            )
+        borders = Borders.default()
+        pol = (
+            load_policy(policy, borders=borders)
+            if policy is not None
+            else parse_policy({}, borders=borders)
+        )
+        try:
+            cells = country_cells(
+                d.countries, cell_deg=d.cell_deg, take_rate=d.take_rate, borders=borders
+            )
+        except InputError as exc:
+            raise InputError(exc.message, source=sc.source, key=exc.key) from None
+        net = build_network(sc)
+        t_s = sc.time.offsets_s()
+        with Progress(
+            TextColumn("[bold]capacity"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=quiet,
+        ) as progress:
+            task = progress.add_task("capacity", total=len(t_s))
+            run = run_subscriber_capacity(
+                net,
+                pol,
+                cells,
+                model,
+                t_s,
+                rates_mbps=tuple(d.rates_mbps),
+                mbps_per_subscriber=d.mbps_per_subscriber,
+                concurrency=d.concurrency,
+                borders=borders,
+                on_progress=lambda n: progress.advance(task, n),
+            )
+        steps = {
+            "time_s": run.t_s,
+            "routed_subscriber_share": run.routed_share,
+            "demand_gbps": run.demand_gbps,
+            "served_gbps_maxmin": run.served_gbps,
+            "served_gbps_max_throughput": run.lp_total_gbps,
+        }
+        for j, r in enumerate(run.rates_mbps):
+            steps[f"servable_at_{r:g}_mbps"] = run.servable_multipath[:, j]
+            steps[f"bottleneck_at_{r:g}_mbps"] = run.bottleneck_kind_multipath[:, j]
+            steps[f"servable_shortest_path_at_{r:g}_mbps"] = run.servable[:, j]
+
+        def cols(rows):
+            return (
+                {
+                    k: np.asarray(
+                        [r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else None
+                    )
+                    for k in rows[0]
+                }
+                if rows
+                else {}
+            )
+
+        with OutputDir(out) as o:
+            write_table(o, "capacity_steps.csv", steps)
+            write_table(o, "servable.csv", cols(run.summary_rows()))
+            if run.country_rows:
+                write_table(
+                    o,
+                    "countries.csv",
+                    cols([{**r, "country": str(r["country"])} for r in run.country_rows]),
+                )
+            if run.kind_rows:
+                write_table(o, "links_by_kind.csv", cols(run.kind_rows))
+            write_table(
+                o,
+                "cells.csv",
+                {
+                    "latitude_deg": cells.latitude_deg,
+                    "longitude_deg": cells.longitude_deg,
+                    "country": cells.country.astype(object),
+                    "population": cells.population,
+                    "subscribers": cells.subscribers,
+                },
+            )
+            o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
+            if policy is not None:
+                o.path("policy.toml").write_bytes(Path(policy).read_bytes())
+    except LeosimError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if quiet:
+        return
+    t = Table(
+        title=f"{sc.name}: subscribers servable, all active at once ({len(cells)} cells, {len(t_s)} steps)"
+    )
+    for c in (
+        "rate Mbit/s",
+        "servable (min)",
+        "servable (median)",
+        "limited by",
+        "shortest paths only (median)",
+    ):
+        t.add_column(c, justify="right")
+    for r in run.summary_rows():
+        t.add_row(
+            f"{r['rate_mbps']:g}",
+            f"{r['servable_multipath_min']:,.0f}",
+            f"{r['servable_multipath_median']:,.0f}",
+            r["bottleneck_multipath"],
+            f"{r['servable_shortest_path_median']:,.0f}",
+        )
+    out_console.print(t)
+    for r in run.country_rows:
+        out_console.print(
+            f"{r['country']}: {r['subscribers']:,.0f} subscribers at {d.mbps_per_subscriber:g} Mbit/s demand "
+            f"{r['demand_gbps']:.1f} Gbit/s; max-min fair on shortest paths serves {r['served_gbps_maxmin']:.1f} "
+            f"Gbit/s ({100 * r['share_met']:.1f}%)"
+        )
+    out_console.print(
+        f"outputs in {out}/: servable.csv, capacity_steps.csv, countries.csv, links_by_kind.csv, cells.csv"
+    )
+
+
+command = capacity

@@ -1,0 +1,545 @@
+"""Capacity over the engine's routes: flows on links, allocated at each time step.
+
+Two kinds of demand:
+
+* **Subscribers in cells** (:func:`subscriber_step`): the land of the demand countries is cut
+  into equal-area cells (default 0.15°, about 280 km², the size of Starlink's service cells);
+  each cell's subscribers are ``take_rate`` × the population Natural Earth places in it.  A cell
+  is served, like a terminal in :mod:`leosim.service`, by the visible satellite on its shortest
+  path to a gateway its country may land at.  Traffic flows down: gateway site → feeder link of
+  the last satellite → lasers → user down-link of the serving satellite → the cell's beam.
+* **City pairs** (:func:`city_pair_step`): a traffic matrix between stations (e.g. the gravity
+  model of :func:`leosim.capacity.gravity_demand`) routed on the core engine's paths, over
+  user up-links, lasers and user down-links.
+
+Each laser is full duplex: its two directions are separate links of ``isl_gbps`` each.  A
+satellite's user down-link, user up-link and feeder capacities are shared by everything it
+carries.  Capacities come from :class:`leosim.capacity.CapacityModel`.
+
+**Servable subscribers.**  With routes fixed, if ``N`` subscribers are spread over the cells in
+proportion to their population and each is to get ``R`` bit/s, link ``l`` carries
+``N·R·s_l`` where ``s_l`` is the population share of the cells it serves; the largest ``N``
+all of whom get ``R`` is ``min_l cap_l / (R·s_l)``, and the link that attains it is the
+bottleneck (:func:`servable_subscribers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .capacity import CapacityModel, incidence_from_pairs
+from .errors import InputError
+from .ground import geodetic_to_ecef_m, local_up
+from .links import ground_links, isl_lengths_m
+from .routing import RoutingState
+
+LINK_KIND_ORDER = ("downlink", "uplink", "isl", "feeder", "gateway", "beam")
+URBAN_DENSITY_PER_KM2 = 5000.0
+"""People per km² assumed when spreading a place's population over cells (dense-city order of
+magnitude; Taipei city is ~9,500/km², its metropolitan area ~3,000/km²)."""
+
+
+@dataclass
+class Cells:
+    """Demand cells: centre (degrees), country, population and subscribers."""
+
+    latitude_deg: np.ndarray
+    longitude_deg: np.ndarray
+    country: np.ndarray
+    population: np.ndarray
+    subscribers: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.latitude_deg)
+
+
+def country_cells(
+    countries: list[str], *, cell_deg: float = 0.15, take_rate: float = 1.0, borders=None
+) -> Cells:
+    """Equal-area cells over the land of ``countries`` with the population they hold.
+
+    Each populated place (Natural Earth, ``pop_max``) is spread evenly over the cells of its
+    country within its urban radius ``sqrt(pop / (π·density))`` (:data:`URBAN_DENSITY_PER_KM2`),
+    or given to its nearest cell when that disc holds no cell centre; each country's population estimate (``POP_EST``) is then spread over its cells in proportion
+    to those places, so cell populations add up to the country's.  Cells with no place get no
+    population (rural demand is folded into the nearest towns) and are dropped.
+    """
+    from scipy.spatial import cKDTree
+
+    from .borders import Borders
+    from .ground_segment import populated_places
+
+    if not (0.0 < take_rate <= 1.0):
+        raise InputError(f"must be in (0, 1], got {take_rate}", key="demand.take_rate")
+    if not (0.01 <= cell_deg <= 5.0):
+        raise InputError(f"must be in [0.01, 5] degrees, got {cell_deg}", key="demand.cell_deg")
+    borders = borders or Borders.default()
+    places = populated_places()
+    out = {k: [] for k in ("lat", "lon", "country", "pop")}
+    for code in countries:
+        code = borders.validate_code(code, key="demand.countries")
+        lon0, lat0, lon1, lat1 = borders.geometry(code).bounds
+        if (lat1 - lat0) * (lon1 - lon0) / cell_deg**2 > 2_000_000:
+            raise InputError(
+                f"{code} at {cell_deg} deg makes more than 2,000,000 cells; use a larger cell_deg",
+                key="demand.cell_deg",
+            )
+        n_bands = int(np.ceil(180.0 / cell_deg))
+        edges = np.linspace(-90.0, 90.0, n_bands + 1)
+        centres = 0.5 * (edges[:-1] + edges[1:])
+        band = (edges[1:] >= lat0) & (edges[:-1] <= lat1)
+        lats, lons = [], []
+        for c in centres[band]:
+            n_lon = max(1, round(360.0 * np.cos(np.radians(c)) / (180.0 / n_bands)))
+            k = np.arange(n_lon)
+            lon = -180.0 + (k + 0.5) * 360.0 / n_lon
+            sel = (lon >= lon0 - cell_deg) & (lon <= lon1 + cell_deg)
+            lons.append(lon[sel])
+            lats.append(np.full(sel.sum(), c))
+        lat = np.concatenate(lats)
+        lon = np.concatenate(lons)
+        inside = borders.contains(code, lat, lon)
+        lat, lon = lat[inside], lon[inside]
+        pin = places.country == code
+        if len(lat) == 0 or not pin.any():
+            continue
+        xyz = geodetic_to_ecef_m(lat, lon, 0.0)
+        tree = cKDTree(xyz)
+        p_xyz = geodetic_to_ecef_m(places.latitude_deg[pin], places.longitude_deg[pin], 0.0)
+        p_pop = places.pop_max[pin]
+        # A place's people live in an urban disc of density URBAN_DENSITY_PER_KM2, spread over
+        # the cells whose centres it covers (at least the nearest cell).
+        radius_m = np.sqrt(p_pop / (np.pi * URBAN_DENSITY_PER_KM2)) * 1e3
+        weight = np.zeros(len(lat))
+        _, nearest = tree.query(p_xyz)
+        for i, hits in enumerate(tree.query_ball_point(p_xyz, radius_m)):
+            hits = hits or [int(nearest[i])]
+            weight[hits] += p_pop[i] / len(hits)
+        keep = weight > 0
+        pop = borders.population_of(code)
+        pop = pop if np.isfinite(pop) and pop > 0 else weight.sum()
+        out["lat"].append(lat[keep])
+        out["lon"].append(lon[keep])
+        out["country"].append(np.full(keep.sum(), code))
+        out["pop"].append(weight[keep] / weight.sum() * pop)
+    if not out["lat"]:
+        raise InputError("no populated cell in the demand countries", key="demand.countries")
+    pop = np.concatenate(out["pop"])
+    return Cells(
+        np.concatenate(out["lat"]),
+        np.concatenate(out["lon"]),
+        np.concatenate(out["country"]),
+        pop,
+        pop * take_rate,
+    )
+
+
+@dataclass
+class StepFlows:
+    """Flows of one time step on the links they cross."""
+
+    incidence: sp.csr_array
+    capacity_bps: np.ndarray
+    link_kind: np.ndarray
+    flow_index: np.ndarray
+    """Which cell or pair each flow is (flows exist only for those routed)."""
+    candidate_incidence: sp.csr_array | None = None
+    """Cells only: one row per (cell, visible satellite) path, for multipath allocation."""
+    candidate_cell: np.ndarray | None = None
+
+
+def _directed_isl_ids(
+    isl_pairs: np.ndarray, n_sats: int, u: np.ndarray, v: np.ndarray
+) -> np.ndarray:
+    """Index of the directed laser u→v: 2·k for the pair's (low→high) direction, 2·k+1 back."""
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    key = isl_pairs[:, 0].astype(np.int64) * n_sats + isl_pairs[:, 1]
+    order = np.argsort(key)
+    q = lo.astype(np.int64) * n_sats + hi
+    pos = np.searchsorted(key[order], q)
+    k = order[np.minimum(pos, len(order) - 1)]
+    if len(q) and not np.all(key[k] == q):
+        raise RuntimeError("a path uses a laser that is not in the ISL list")  # a bug
+    return 2 * k + (u > v)
+
+
+def _kinds_and_capacity(
+    model: CapacityModel, counts: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    offsets, kinds = {}, []
+    total = 0
+    for k in LINK_KIND_ORDER:
+        offsets[k] = total
+        total += counts.get(k, 0)
+        kinds.extend([k] * counts.get(k, 0))
+    kinds = np.asarray(kinds)
+    return kinds, model.link_capacity_bps(kinds) if len(kinds) else np.empty(0), offsets
+
+
+def subscriber_step(
+    sat_pos_m: np.ndarray,
+    isl_pairs: np.ndarray,
+    isl_max_length_m,
+    cells: Cells,
+    cell_class: np.ndarray,
+    classes: list[np.ndarray],
+    gw_pos_m: np.ndarray,
+    gw_up: np.ndarray,
+    model: CapacityModel,
+    *,
+    min_elevation_deg: float = 25.0,
+    gateway_min_elevation_deg: float = 25.0,
+    cell_allowed: np.ndarray | None = None,
+) -> StepFlows:
+    """Route every cell to a gateway (see module docs) and build its flow's links."""
+    from .service import nearest_gateway_tree
+
+    n = len(sat_pos_m)
+    n_gw = len(gw_pos_m)
+    if len(isl_pairs):
+        lengths = isl_lengths_m(sat_pos_m, isl_pairs)
+        ok = lengths <= isl_max_length_m
+        pairs = isl_pairs[ok]
+        w = lengths[ok]
+    else:
+        pairs, w = np.empty((0, 2), dtype=np.int64), np.empty(0)
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    ww = np.concatenate([w, w])
+    gwl = ground_links(gw_pos_m, gw_up, sat_pos_m, min_elevation_deg=gateway_min_elevation_deg)
+    trees = [nearest_gateway_tree(n, rows, cols, ww, gwl, ids) for ids in classes]
+    dist = np.stack([t[0] for t in trees])
+    via = np.stack([t[1] for t in trees])
+    nxt = np.stack([t[2] for t in trees])
+    c_pos = geodetic_to_ecef_m(cells.latitude_deg, cells.longitude_deg, 0.0)
+    c_up = local_up(cells.latitude_deg, cells.longitude_deg)
+    active = np.arange(len(cells)) if cell_allowed is None else np.flatnonzero(cell_allowed)
+    tl = ground_links(c_pos[active], c_up[active], sat_pos_m, min_elevation_deg=min_elevation_deg)
+    cell_of = active[tl.gs]
+    cand_ok = np.isfinite(dist[cell_class[cell_of], tl.sat]) if len(tl) else np.zeros(0, bool)
+    # Candidates: every (cell, visible satellite with a route to an allowed gateway).
+    c_cell, c_sat = cell_of[cand_ok], tl.sat[cand_ok]
+    c_val = tl.range_m[cand_ok] + dist[cell_class[c_cell], c_sat]
+    n_c = len(c_cell)
+    counts = {"downlink": n, "isl": 2 * len(pairs), "feeder": n, "gateway": n_gw, "beam": n_c}
+    kinds, cap, off = _kinds_and_capacity(model, counts)
+    if n_c == 0:
+        z = sp.csr_array((0, len(kinds)))
+        return StepFlows(z, cap, kinds, np.empty(0, dtype=np.int64), z, np.empty(0, dtype=np.int64))
+    cls = cell_class[c_cell]
+    # Walk every candidate's path from its satellite to the gateway, all together.
+    p_idx = np.arange(n_c)
+    flow_parts, link_parts = [p_idx, p_idx], [off["beam"] + p_idx, off["downlink"] + c_sat]
+    cur = c_sat.copy()
+    for _ in range(n + 1):
+        step_next = nxt[cls, cur]
+        go = step_next < n
+        if not go.any():
+            break
+        # Traffic flows gateway -> user: over the laser from the next hop to the current one.
+        flow_parts.append(p_idx[go])
+        link_parts.append(off["isl"] + _directed_isl_ids(pairs, n, step_next[go], cur[go]))
+        cur = np.where(go, step_next, cur)
+    else:  # pragma: no cover - a shortest-path tree has no cycle
+        raise RuntimeError("gateway tree has a loop")
+    flow_parts += [p_idx, p_idx]
+    link_parts += [off["feeder"] + cur, off["gateway"] + via[cls, cur]]
+    paths = incidence_from_pairs(
+        np.concatenate(flow_parts), np.concatenate(link_parts), n_c, len(kinds)
+    )
+    # Single path per cell: the candidate of least length (ties: lowest satellite id).
+    order = np.lexsort((c_sat, c_val, c_cell))
+    first = np.ones(n_c, bool)
+    first[1:] = c_cell[order][1:] != c_cell[order][:-1]
+    best = order[first]
+    return StepFlows(paths[best], cap, kinds, c_cell[best], paths, c_cell)
+
+
+def city_pair_step(
+    state: RoutingState, src: np.ndarray, dst: np.ndarray, model: CapacityModel
+) -> StepFlows:
+    """Flows of station pairs on the routing state's paths: user up-link, lasers, down-link."""
+    n = state.num_sats
+    h = state.path_matrix(src, dst)
+    routed = np.flatnonzero(h[:, 0] >= 0)
+    h = h[routed]
+    u, v = h[:, :-1], h[:, 1:]
+    valid = (u >= 0) & (v >= 0)
+    f = np.broadcast_to(np.arange(len(routed))[:, None], u.shape)[valid]
+    u, v = u[valid], v[valid]
+    counts = {"uplink": n, "downlink": n, "isl": 2 * len(state.isl_pairs)}
+    kinds, cap, off = _kinds_and_capacity(model, counts)
+    up = (u >= n) & (v < n)
+    down = (u < n) & (v >= n)
+    isl = (u < n) & (v < n)
+    link = np.empty(len(u), dtype=np.int64)
+    link[up] = off["uplink"] + v[up]
+    link[down] = off["downlink"] + u[down]
+    link[isl] = off["isl"] + _directed_isl_ids(state.isl_pairs, n, u[isl], v[isl])
+    keep = up | down | isl  # station-to-station hops (none in "isls" mode) carry no radio link
+    inc = incidence_from_pairs(f[keep], link[keep], len(routed), len(kinds))
+    return StepFlows(inc, cap, kinds, routed)
+
+
+def servable_subscribers(flows: StepFlows, share: np.ndarray, rate_bps: float) -> tuple[float, int]:
+    """Largest number of subscribers, spread with population ``share`` per flow, that can all
+    get ``rate_bps`` at once on these routes; and the bottleneck link (-1 if nothing flows)."""
+    if flows.incidence.shape[0] == 0:
+        return 0.0, -1
+    load_per_sub = flows.incidence.T @ (share * rate_bps)
+    used = load_per_sub > 0
+    if not used.any():
+        return 0.0, -1
+    ratio = np.full(len(load_per_sub), np.inf)
+    ratio[used] = flows.capacity_bps[used] / load_per_sub[used]
+    k = int(np.argmin(ratio))
+    return float(ratio[k]), k
+
+
+def servable_subscribers_multipath(
+    flows: StepFlows, cell_share: dict[int, float] | np.ndarray, rate_bps: float
+) -> tuple[float, str]:
+    """Like :func:`servable_subscribers`, but each cell's traffic may be split over all the
+    satellites it sees (each with its own beam and path to a gateway), as an operator
+    balancing load would: the largest ``N`` with ``N·R·share_c`` delivered to every cell,
+    a maximum-concurrent-flow linear program solved by HiGHS.
+
+    ``cell_share`` is indexed by cell id.  Returns ``N`` and the kind of link whose capacity
+    binds most (largest total dual value).
+    """
+    from scipy.optimize import linprog
+
+    from .capacity import SolverError
+
+    P = flows.candidate_incidence
+    if P is None or P.shape[0] == 0:
+        return 0.0, "no route"
+    cells, col = np.unique(flows.candidate_cell, return_inverse=True)
+    share = np.asarray(cell_share, dtype=float)[cells]
+    share = share / share.sum()
+    n_p = P.shape[0]
+    used = np.flatnonzero(np.asarray(P.sum(axis=0)).ravel() > 0)
+    a_links = sp.hstack([P[:, used].T.tocsr(), sp.csr_array((len(used), 1))]).tocsr()
+    # Units of the rate R keep the LP well scaled: y_p = x_p / R subscribers.
+    b_links = flows.capacity_bps[used] / rate_bps
+    a_cells = sp.hstack(
+        [
+            sp.csr_array((np.ones(n_p), (col, np.arange(n_p))), shape=(len(cells), n_p)),
+            sp.csr_array(-share[:, None]),
+        ]
+    ).tocsr()
+    c = np.zeros(n_p + 1)
+    c[-1] = -1.0
+    res = linprog(
+        c,
+        A_ub=a_links,
+        b_ub=b_links,
+        A_eq=a_cells,
+        b_eq=np.zeros(len(cells)),
+        bounds=(0, None),
+        method="highs",
+    )
+    if res.status != 0:
+        raise SolverError(f"HiGHS: {res.message}")
+    duals = -np.asarray(res.ineqlin.marginals)
+    kinds = flows.link_kind[used]
+    weight = {
+        str(k): float(np.sum(duals[kinds == k] * b_links[kinds == k])) for k in np.unique(kinds)
+    }
+    binding = max(weight, key=weight.get) if any(v > 0 for v in weight.values()) else ""
+    return float(res.x[-1]), binding
+
+
+@dataclass
+class CapacityRun:
+    """Per-step results of :func:`run_subscriber_capacity`."""
+
+    t_s: np.ndarray
+    rates_mbps: list[float]
+    servable: np.ndarray
+    """``(n_steps, n_rates)`` subscribers servable at each rate on the shortest paths."""
+    bottleneck_kind: np.ndarray
+    """``(n_steps, n_rates)`` kind of the link that limits it."""
+    servable_multipath: np.ndarray
+    """``(n_steps, n_rates)`` servable when each cell may use every satellite it sees."""
+    bottleneck_kind_multipath: np.ndarray
+    routed_share: np.ndarray
+    """Share of the subscribers whose cell has a route at each step."""
+    served_gbps: np.ndarray
+    demand_gbps: np.ndarray
+    lp_total_gbps: np.ndarray
+    country_rows: list[dict]
+    kind_rows: list[dict]
+
+    def summary_rows(self) -> list[dict]:
+        rows = []
+        for j, r in enumerate(self.rates_mbps):
+            kinds, counts = np.unique(self.bottleneck_kind[:, j], return_counts=True)
+            km, cm = np.unique(self.bottleneck_kind_multipath[:, j], return_counts=True)
+            rows.append(
+                {
+                    "rate_mbps": r,
+                    "servable_multipath_min": float(np.min(self.servable_multipath[:, j])),
+                    "servable_multipath_median": float(np.median(self.servable_multipath[:, j])),
+                    "bottleneck_multipath": ";".join(
+                        f"{k}:{c}" for k, c in sorted(zip(km, cm, strict=True), key=lambda x: -x[1])
+                    ),
+                    "servable_shortest_path_min": float(np.min(self.servable[:, j])),
+                    "servable_shortest_path_median": float(np.median(self.servable[:, j])),
+                    "bottleneck_shortest_path": ";".join(
+                        f"{k}:{c}"
+                        for k, c in sorted(zip(kinds, counts, strict=True), key=lambda x: -x[1])
+                    ),
+                }
+            )
+        return rows
+
+
+def run_subscriber_capacity(
+    net,
+    policy,
+    cells: Cells,
+    model: CapacityModel,
+    t_s: np.ndarray,
+    *,
+    rates_mbps: tuple[float, ...] = (25.0, 100.0),
+    mbps_per_subscriber: float = 25.0,
+    concurrency: float = 1.0,
+    borders=None,
+    on_progress=None,
+) -> CapacityRun:
+    """Servable subscribers and flow allocations for ``cells`` under ``policy`` at every step."""
+    from .capacity import max_min_fair, max_throughput
+    from .ground_segment import Terminals
+    from .orbits import Orbits
+
+    if borders is None:
+        from .borders import Borders
+
+        borders = Borders.default()
+    if not (0 < concurrency <= 1):
+        raise InputError(f"must be in (0, 1], got {concurrency}", key="demand.concurrency")
+    terms = Terminals(
+        np.arange(len(cells)).astype(str).astype(object),
+        cells.latitude_deg,
+        cells.longitude_deg,
+        cells.country,
+        cells.population,
+    )
+    allowed, _ = policy.terminal_permission(terms, borders)
+    cell_class, classes = policy.landing_classes(cells.country)
+    gw = policy.gateways
+    gw_pos = geodetic_to_ecef_m(gw.latitude_deg, gw.longitude_deg, 0.0, net.ellipsoid)
+    gw_up = local_up(gw.latitude_deg, gw.longitude_deg)
+    demand_bps = cells.subscribers * mbps_per_subscriber * 1e6 * concurrency
+    servable, bott, routed_share, served, dem, lp_tot = [], [], [], [], [], []
+    servable_mp, bott_mp = [], []
+    by_country: dict[str, np.ndarray] = {}
+    kind_acc: dict[str, list] = {}
+    orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
+    for ts, chunk in orbits.iter_ecef_m(net.start, t_s):
+        for k in range(len(ts)):
+            fl = subscriber_step(
+                chunk[k],
+                net.isl_pairs,
+                net.isl_max_length_m,
+                cells,
+                cell_class,
+                classes,
+                gw_pos,
+                gw_up,
+                model,
+                min_elevation_deg=policy.spec.min_elevation_deg,
+                gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
+                cell_allowed=allowed,
+            )
+            subs = cells.subscribers[fl.flow_index]
+            tot = subs.sum()
+            routed_share.append(float(tot / cells.subscribers.sum()))
+            row_s, row_b = [], []
+            for r in rates_mbps:
+                if tot > 0:
+                    nmax, link = servable_subscribers(fl, subs / tot, r * 1e6)
+                    row_s.append(nmax)
+                    row_b.append(str(fl.link_kind[link]) if link >= 0 else "")
+                else:
+                    row_s.append(0.0)
+                    row_b.append("no route")
+            servable.append(row_s)
+            bott.append(row_b)
+            mp = [
+                servable_subscribers_multipath(fl, cells.subscribers, r * 1e6) for r in rates_mbps
+            ]
+            servable_mp.append([m[0] for m in mp])
+            bott_mp.append([m[1] for m in mp])
+            d = demand_bps[fl.flow_index]
+            dem.append(float(demand_bps.sum() / 1e9))
+            if len(d):
+                mm = max_min_fair(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
+                lp = max_throughput(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
+                served.append(mm.total_rate_bps / 1e9)
+                lp_tot.append(lp.total_rate_bps / 1e9)
+                countries = cells.country[fl.flow_index]
+                for c in np.unique(cells.country):
+                    acc = by_country.setdefault(c, np.zeros(3))
+                    sel = countries == c
+                    acc += [mm.rate_bps[sel].sum(), demand_bps[cells.country == c].sum(), 1.0]
+                used = mm.load_bps > 0
+                util = mm.utilisation
+                for kind in np.unique(fl.link_kind[used]):
+                    m = used & (fl.link_kind == kind)
+                    nb = int(np.sum(mm.bottleneck_kind == kind)) if mm.link_kind is not None else 0
+                    kind_acc.setdefault(str(kind), []).append(
+                        (m.sum(), np.sum(m & mm.saturated), util[m].mean(), util[m].max(), nb)
+                    )
+            else:
+                served.append(0.0)
+                lp_tot.append(0.0)
+                for c in np.unique(cells.country):
+                    acc = by_country.setdefault(c, np.zeros(3))
+                    acc += [0.0, demand_bps[cells.country == c].sum(), 1.0]
+        if on_progress is not None:
+            on_progress(len(ts))
+    country_rows = []
+    for c, (srv, dmd, nsteps) in sorted(by_country.items()):
+        subs_c = float(cells.subscribers[cells.country == c].sum())
+        country_rows.append(
+            {
+                "country": c,
+                "subscribers": subs_c,
+                "demand_gbps": dmd / nsteps / 1e9,
+                "served_gbps_maxmin": srv / nsteps / 1e9,
+                "share_met": srv / dmd if dmd > 0 else np.nan,
+                "per_subscriber_mbps": srv / nsteps / 1e6 / subs_c if subs_c > 0 else np.nan,
+            }
+        )
+    kind_rows = []
+    for kind, vals in kind_acc.items():
+        v = np.asarray(vals, dtype=float)
+        kind_rows.append(
+            {
+                "kind": kind,
+                "links_used_mean": float(v[:, 0].mean()),
+                "saturated_mean": float(v[:, 1].mean()),
+                "utilisation_mean": float(v[:, 2].mean()),
+                "utilisation_max": float(v[:, 3].max()),
+                "flows_bottlenecked_mean": float(v[:, 4].mean()),
+            }
+        )
+    return CapacityRun(
+        np.asarray(t_s),
+        list(rates_mbps),
+        np.asarray(servable),
+        np.asarray(bott, dtype=object),
+        np.asarray(servable_mp),
+        np.asarray(bott_mp, dtype=object),
+        np.asarray(routed_share),
+        np.asarray(served),
+        np.asarray(dem),
+        np.asarray(lp_tot),
+        country_rows,
+        kind_rows,
+    )
