@@ -144,7 +144,7 @@ class ServiceResult:
             ww = w[sel]
             s = served[:, sel]
             total = ww.sum() * max(len(self.t_s), 1)
-            share = float((s * ww).sum() / total) if total > 0 else 0.0
+            share = min(1.0, float((s * ww).sum() / total)) if total > 0 else 0.0
             r = self.rtt_ms[:, sel][s]
             rw = np.broadcast_to(ww, s.shape)[s]
             g = self.gateway[:, sel][s]
@@ -153,10 +153,10 @@ class ServiceResult:
             foreign = np.nan
             if len(g):
                 lc, inv = np.unique(land, return_inverse=True)
-                sh = np.bincount(inv, weights=rw) / rw.sum()
+                sh = np.clip(np.bincount(inv, weights=rw) / rw.sum(), 0.0, 1.0)
                 order = np.argsort(-sh)
                 landing = [f"{lc[i]}:{sh[i]:.3f}" for i in order]
-                foreign = float(sh[lc != c].sum())
+                foreign = min(1.0, float(sh[lc != c].sum()))
             blocks = self.block_reason[sel]
             blocked = np.unique(blocks[blocks != ""])
             out["country"].append(c or "(sea)")
