@@ -7,15 +7,10 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ._cliutil import fail, out_console, step_progress
 from .errors import LeosimError
-
-console = Console(stderr=True)
-out_console = Console()
 
 
 def capacity(
@@ -62,15 +57,7 @@ def capacity(
             raise InputError(exc.message, source=sc.source, key=exc.key) from None
         net = build_network(sc)
         t_s = sc.time.offsets_s()
-        with Progress(
-            TextColumn("[bold]capacity"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress:
+        with step_progress(quiet) as progress:
             task = progress.add_task("capacity", total=len(t_s))
             run = run_subscriber_capacity(
                 net,
@@ -134,8 +121,7 @@ def capacity(
             if policy is not None:
                 o.path("policy.toml").write_bytes(Path(policy).read_bytes())
     except LeosimError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     if quiet:
         return
     t = Table(

@@ -78,6 +78,7 @@ from sgp4.api import Satrec, SatrecArray
 
 from .constants import EARTH_RADIUS_M, ISL_GRAZING_ALTITUDE_M, MU_EARTH_WGS72_M3_S2
 from .errors import InputError, PropagationWarning
+from .links import isl_lengths_m
 
 __all__ = [
     "CatalogueStructure",
@@ -296,13 +297,6 @@ def max_isl_length_m(
         return np.sqrt(np.maximum((earth_radius_m + h) ** 2 - g * g, 0.0))
 
     return leg(h1) + leg(h2)
-
-
-def isl_lengths_m(positions_m: np.ndarray, isl_pairs: np.ndarray) -> np.ndarray:
-    """(n_isl,) Euclidean lengths of ``isl_pairs`` (indices into ``positions_m``, (n, 3) m), m."""
-    pos = np.asarray(positions_m, dtype=float)
-    pairs = np.asarray(isl_pairs, dtype=np.int64).reshape(-1, 2)
-    return np.linalg.norm(pos[pairs[:, 0]] - pos[pairs[:, 1]], axis=1)
 
 
 def check_isl_lengths(

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ._cliutil import console, fail, out_console, step_progress
 from .errors import LeosimError
 
 app = typer.Typer(
@@ -27,13 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out_console = Console()
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+_fail = fail
 
 
 def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool) -> None:
@@ -47,16 +39,7 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
         sc = load_scenario(scenario_path)
         text = Path(scenario_path).read_text(encoding="utf-8")
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-        transient=False,
-    ) as progress:
+    with step_progress(quiet) as progress:
         task = {}
 
         def on_start(net, n_steps):

@@ -194,7 +194,8 @@ def coverage(
             points.weight,
         )
         allowed, reason = policy.terminal_permission(terms, borders)
-        min_elevation_deg = policy.spec.min_elevation_deg
+        if policy.spec.min_elevation_deg is not None:
+            min_elevation_deg = policy.spec.min_elevation_deg
     pos_g = geodetic_to_ecef_m(points.latitude_deg, points.longitude_deg, 0.0, net.ellipsoid)
     up = local_up(points.latitude_deg, points.longitude_deg)
     dt = np.diff(t_s, append=t_s[-1] + (np.median(np.diff(t_s)) if len(t_s) > 1 else 0.0))

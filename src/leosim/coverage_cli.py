@@ -7,15 +7,10 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ._cliutil import fail, out_console, step_progress
 from .errors import LeosimError
-
-console = Console(stderr=True)
-out_console = Console()
 
 
 def coverage(
@@ -57,15 +52,7 @@ def coverage(
         if cs.population:
             sets.append(("population", population_points()))
         results = {}
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("steps"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress:
+        with step_progress(quiet) as progress:
             for name, pts in sets:
                 task = progress.add_task(f"{name} ({len(pts):,} points)", total=len(t_s))
                 results[name] = run_coverage(
@@ -96,8 +83,7 @@ def coverage(
                 )
             o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
     except LeosimError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     if quiet:
         return
     b = g.by_latitude_band(cs.band_deg)

@@ -112,6 +112,37 @@ def isl_lengths_m(positions_m: np.ndarray, isl_pairs: np.ndarray) -> np.ndarray:
 
 
 @dataclass
+class LaserGraph:
+    """The lasers usable at one instant, as undirected pairs and as directed graph edges."""
+
+    pairs: np.ndarray
+    """``(k, 2)`` satellite pairs within their length limit."""
+    length_m: np.ndarray
+    dropped: int
+    """How many lasers were longer than their limit (or had a satellite without position)."""
+
+    @property
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, cols, weights_m)`` with both directions of every laser."""
+        p, w = self.pairs, self.length_m
+        return np.r_[p[:, 0], p[:, 1]], np.r_[p[:, 1], p[:, 0]], np.r_[w, w]
+
+
+def usable_isls(sat_pos_m: np.ndarray, isl_pairs: np.ndarray, max_length_m=np.inf) -> LaserGraph:
+    """Lasers no longer than ``max_length_m`` (scalar or per pair) at these positions.
+
+    A laser over its limit is dropped and counted, never silently kept; one whose satellite
+    failed to propagate (NaN position) is dropped too.
+    """
+    isl_pairs = np.asarray(isl_pairs, dtype=np.int64).reshape(-1, 2)
+    if len(isl_pairs) == 0:
+        return LaserGraph(isl_pairs, np.empty(0), 0)
+    lengths = isl_lengths_m(sat_pos_m, isl_pairs)
+    ok = lengths <= max_length_m
+    return LaserGraph(isl_pairs[ok], lengths[ok], int((~ok).sum()))
+
+
+@dataclass
 class GroundLinks:
     """Usable ground–satellite links at one instant, sorted by station then satellite."""
 

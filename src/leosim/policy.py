@@ -47,6 +47,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import shapely
+import shapely.affinity
 from pydantic import Field, ValidationError, model_validator
 
 from .borders import Borders
@@ -56,7 +57,6 @@ from .ground_segment import (
     Terminals,
     builtin_gateways,
     read_gateways_csv,
-    read_terminals_csv,
 )
 from .regions import Regions
 from .scenario import _pydantic_to_input_error, _Strict
@@ -124,7 +124,9 @@ class PolicySpec(_Strict):
     description: str = ""
     default_state: State = "active"
     countries: dict[str, State] = Field(default_factory=dict)
-    min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] = 25.0
+    min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] | None = None
+    """User-link minimum elevation; default: the scenario's ``links.gsl_min_elevation_deg``,
+    else 25 degrees."""
     exclusion_zones: list[ExclusionZoneSpec] = Field(default_factory=list)
     landing_rights: dict[str, list[str]] = Field(default_factory=dict)
     forbidden_gateway_countries: list[str] = Field(default_factory=list)
@@ -184,6 +186,14 @@ class Policy:
             out[np.asarray(country) == code] = state
         return out
 
+    def user_min_elevation_deg(self, net=None):
+        """The policy's user-link elevation mask, else the network's (per satellite), else 25."""
+        if self.spec.min_elevation_deg is not None:
+            return self.spec.min_elevation_deg
+        if net is not None:
+            return net.gsl_min_elevation_deg
+        return 25.0
+
     def usable_gateways(self) -> np.ndarray:
         """Mask of gateways that may carry traffic (not in a forbidden country)."""
         return ~np.isin(self.gateways.country, self.spec.forbidden_gateway_countries)
@@ -226,6 +236,28 @@ class Policy:
             listed = np.isin(terminals.terminal_id.astype(str), list(ids))
             reason[sel & ~listed] = f"not on the {country} allow-list"
         return reason == "", reason
+
+
+def _read_id_list(path: Path) -> set[str]:
+    """Terminal ids from a CSV with a ``terminal_id`` column (other columns are ignored)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or "terminal_id" not in reader.fieldnames:
+                raise InputError("missing column terminal_id", source=path, line=1)
+            ids = set()
+            for lineno, row in enumerate(reader, start=2):
+                tid = (row.get("terminal_id") or "").strip()
+                if not tid:
+                    raise InputError(
+                        "empty terminal_id", source=path, line=lineno, key="terminal_id"
+                    )
+                ids.add(tid)
+    except FileNotFoundError:
+        raise InputError("allow-list file not found", source=path) from None
+    return ids
 
 
 def _validate_code(borders: Borders, code: str, source: str, key: str) -> str:
@@ -274,10 +306,38 @@ def parse_policy(
         q = Path(p).expanduser()
         return q if q.is_absolute() else base / q
 
-    for code in spec.countries:
-        _validate_code(borders, code, source, f"countries.{code}")
-    for code in spec.forbidden_gateway_countries:
-        _validate_code(borders, code, source, "forbidden_gateway_countries")
+    # Codes are matched exactly later on: keep the canonical (upper-case ADM0_A3) form.
+    countries = {
+        _validate_code(borders, c, source, f"countries.{c}"): v for c, v in spec.countries.items()
+    }
+    forbidden = [
+        _validate_code(borders, c, source, "forbidden_gateway_countries")
+        for c in spec.forbidden_gateway_countries
+    ]
+    landing = {
+        _validate_code(borders, c, source, f"landing_rights.{c}"): [
+            _validate_code(borders, a, source, f"landing_rights.{c}") for a in allowed
+        ]
+        for c, allowed in spec.landing_rights.items()
+    }
+    added = [
+        row.model_copy(
+            update={
+                "country": _validate_code(
+                    borders, row.country, source, f"gateways.add[{i}].country"
+                )
+            }
+        )
+        for i, row in enumerate(spec.gateways.add)
+    ]
+    spec = spec.model_copy(
+        update={
+            "countries": countries,
+            "forbidden_gateway_countries": forbidden,
+            "landing_rights": landing,
+            "gateways": spec.gateways.model_copy(update={"add": added}),
+        }
+    )
 
     # Gateways: the physical sites this policy may use.
     g = spec.gateways
@@ -287,8 +347,6 @@ def parse_policy(
     if g.file is not None:
         parts.append(read_gateways_csv(resolve(g.file), borders=borders))
     if g.add:
-        for i, row in enumerate(g.add):
-            _validate_code(borders, row.country, source, f"gateways.add[{i}].country")
         parts.append(
             Gateways(
                 np.array([r.name for r in g.add], dtype=object),
@@ -350,6 +408,15 @@ def parse_policy(
                     source=source,
                     key=f"{key}.polygon",
                 )
+            # Longitudes may run past 180 (0-360 convention, or across the antimeridian):
+            # fold the shape into [-180, 180] where points are tested.
+            world = shapely.box(-180.0, -90.0, 180.0, 90.0)
+            geom = shapely.union_all(
+                [
+                    shapely.affinity.translate(geom, xoff=dx).intersection(world)
+                    for dx in (-360.0, 0.0, 360.0)
+                ]
+            )
             shapely.prepare(geom)
             zones.append(ExclusionZone(z.name, "polygon", geometry=geom))
         elif z.point is not None:
@@ -365,11 +432,8 @@ def parse_policy(
     usable = ~np.isin(gateways.country, spec.forbidden_gateway_countries)
     for country, allowed in spec.landing_rights.items():
         key = f"landing_rights.{country}"
-        _validate_code(borders, country, source, key)
         if not allowed:
             raise InputError("lists no gateway country; give at least one", source=source, key=key)
-        for a in allowed:
-            _validate_code(borders, a, source, key)
         if not np.any(usable & np.isin(gateways.country, allowed)):
             raise InputError(
                 f"no usable gateway in {', '.join(allowed)} among the policy's {len(gateways)} "
@@ -380,12 +444,6 @@ def parse_policy(
 
     allow: dict[str, set[str]] = {}
     for country, ids in spec.allow_lists.items():
-        key = f"allow_lists.{country}"
-        _validate_code(borders, country, source, key)
-        if isinstance(ids, str):
-            allow[country] = set(
-                read_terminals_csv(resolve(ids), borders=borders).terminal_id.astype(str)
-            )
-        else:
-            allow[country] = {str(i) for i in ids}
+        code = _validate_code(borders, country, source, f"allow_lists.{country}")
+        allow[code] = _read_id_list(resolve(ids)) if isinstance(ids, str) else {str(i) for i in ids}
     return Policy(spec, gateways, zones, allow, source)

@@ -7,23 +7,16 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ._cliutil import fail as _fail
+from ._cliutil import out_console, step_progress
 from .errors import InputError, LeosimError
 
 app = typer.Typer(
     help="Service policy: who is served where, and what changes.", no_args_is_help=True
 )
-console = Console(stderr=True)
-out_console = Console()
-
-
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def load_terminals(sc, terminals_csv: Path | None, borders):
@@ -58,16 +51,8 @@ def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
 
     net = build_network(sc)
     t_s = sc.time.offsets_s()
-    with Progress(
-        TextColumn(f"[bold]{escape(label)}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("steps"),
-        TimeRemainingColumn(),
-        console=console,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task(label, total=len(t_s))
+    with step_progress(quiet) as progress:
+        task = progress.add_task(escape(label), total=len(t_s))
         res = evaluate(
             net,
             policy,

@@ -62,14 +62,38 @@ def pair_summary(
     return {k: np.asarray(v, dtype=object if k.endswith("name") else None) for k, v in out.items()}
 
 
-def plot_rtt(
-    columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = ""
-) -> None:
-    """PNG of RTT over time, one line per pair."""
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend: files only, no display needed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    _pyplot().close(fig)
+
+
+def _map_axes(ax, fig, mappable, value: str, bbox: tuple, title: str) -> None:
+    """Colour bar, limits, degree labels and title shared by the maps."""
+    fig.colorbar(mappable, ax=ax, shrink=0.8, label=value.replace("_", " "))
+    ax.set_xlim(bbox[0], bbox[1])
+    ax.set_ylim(bbox[2], bbox[3])
+    ax.set_xlabel("longitude (deg)")
+    ax.set_ylabel("latitude (deg)")
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def plot_rtt(
+    columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = ""
+) -> None:
+    """PNG of RTT over time, one line per pair."""
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
     src = np.asarray(columns["src"])
@@ -90,9 +114,7 @@ def plot_rtt(
         ax.set_title(title)
     if len(uniq) <= 12:
         ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _draw_borders(ax, borders, bbox) -> None:
@@ -130,10 +152,7 @@ def plot_service_map(
     gateways=None,
 ) -> None:
     """PNG map of terminals coloured by ``value`` (served fraction, or a change in it)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     lat = np.asarray(table["latitude_deg"], dtype=float)
     lon = np.asarray(table["longitude_deg"], dtype=float)
@@ -177,17 +196,10 @@ def plot_service_map(
         ax.scatter(glon[inside], glat[inside], marker="^", c="red", s=30, zorder=3, label="gateway")
         if inside.any():
             ax.legend(loc="lower left", fontsize=8)
-    fig.colorbar(sc, ax=ax, shrink=0.8, label=value.replace("_", " "))
-    ax.set_xlim(bbox[0], bbox[1])
-    ax.set_ylim(bbox[2], bbox[3])
+    _map_axes(ax, fig, sc, value, bbox, title)
+    # Equal ground distances at the map's middle latitude.
     ax.set_aspect(1.0 / max(np.cos(np.radians(np.clip((bbox[2] + bbox[3]) / 2, -80, 80))), 0.2))
-    ax.set_xlabel("longitude (deg)")
-    ax.set_ylabel("latitude (deg)")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_coverage_map(
@@ -199,10 +211,7 @@ def plot_coverage_map(
     value: str = "mean_visible",
 ) -> None:
     """World map of a coverage grid: colour = ``value``; points fenced off by policy in grey."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     lat = np.asarray(table["latitude_deg"], dtype=float)
     lon = np.asarray(table["longitude_deg"], dtype=float)
@@ -228,13 +237,5 @@ def plot_coverage_map(
         ax.legend(loc="lower left", fontsize=8)
     if borders is not None:
         _draw_borders(ax, borders, (-180.0, 180.0, -90.0, 90.0))
-    fig.colorbar(sc, ax=ax, shrink=0.8, label=value.replace("_", " "))
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_xlabel("longitude (deg)")
-    ax.set_ylabel("latitude (deg)")
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    _map_axes(ax, fig, sc, value, (-180.0, 180.0, -90.0, 90.0), title)
+    _save(fig, path)

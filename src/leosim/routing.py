@@ -36,7 +36,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from .constants import SPEED_OF_LIGHT_M_S
 from .errors import InputError
-from .links import GroundLinks, ground_links, isl_lengths_m
+from .links import GroundLinks, ground_links, usable_isls
 
 MODES = ("isls", "bent-pipe")
 
@@ -122,20 +122,6 @@ class RoutingState:
         return (fwd + rev) / SPEED_OF_LIGHT_M_S * 1e3
 
 
-def _isl_graph_parts(sat_pos_m, isl_pairs, max_isl_length_m):
-    if len(isl_pairs) == 0:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, np.empty(0), isl_pairs, np.empty(0), 0
-    lengths = isl_lengths_m(sat_pos_m, isl_pairs)
-    ok = lengths <= max_isl_length_m  # NaN (failed propagation) is dropped too
-    dropped = int((~ok).sum())
-    pairs = isl_pairs[ok]
-    w = lengths[ok]
-    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    return rows, cols, np.concatenate([w, w]), pairs, w, dropped
-
-
 def route_step(
     sat_pos_m: np.ndarray,
     gs_pos_m: np.ndarray,
@@ -168,9 +154,8 @@ def route_step(
         gsl = ground_links(
             gs_pos_m, gs_up, sat_pos_m, max_range_m=max_range_m, min_elevation_deg=min_elevation_deg
         )
-    rows, cols, w, pairs, lengths, dropped = _isl_graph_parts(
-        sat_pos_m, isl_pairs, max_isl_length_m
-    )
+    lasers = usable_isls(sat_pos_m, isl_pairs, max_isl_length_m)
+    rows, cols, w = lasers.edges
     gs_nodes = n + gsl.gs
     if mode == "isls":
         # Reversed graph: station -> satellite only, so no path can pass through a station.
@@ -202,7 +187,9 @@ def route_step(
     next_hop[next_hop < 0] = -1
     if mode == "isls" and g > 0:
         _uplink_choice(dist, next_hop, gsl, n, g, dst)
-    return RoutingState(n, g, dist, next_hop, gsl, pairs, lengths, dropped, computed)
+    return RoutingState(
+        n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, computed
+    )
 
 
 def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.ndarray) -> None:

@@ -41,7 +41,7 @@ from .borders import Borders
 from .constants import SPEED_OF_LIGHT_M_S
 from .ground import geodetic_to_ecef_m, local_up
 from .ground_segment import Terminals
-from .links import ground_links, isl_lengths_m
+from .links import ground_links, usable_isls
 from .orbits import Orbits
 from .policy import Policy
 
@@ -66,6 +66,8 @@ class ServiceResult:
     gateway_country: np.ndarray
     visible: np.ndarray
     """Steps at which each terminal saw at least one satellite."""
+    state: np.ndarray | None = None
+    """Activation state of each terminal's country (``sanctioned_but_active`` is flagged)."""
 
     @property
     def served(self) -> np.ndarray:
@@ -111,6 +113,7 @@ class ServiceResult:
             "p95_rtt_ms": p95,
             "gateway_countries": np.array(gw_countries, dtype=object),
             "reason": self.reason().astype(object),
+            "state": (self.state if self.state is not None else np.full(len(t), "")).astype(object),
         }
 
     def country_table(self, borders: Borders | None = None) -> dict[str, np.ndarray]:
@@ -137,6 +140,7 @@ class ServiceResult:
                 "foreign_landing_share",
                 "landing",
                 "policy_block",
+                "state",
             )
         }
         for c in codes:
@@ -169,9 +173,13 @@ class ServiceResult:
             out["foreign_landing_share"].append(foreign)
             out["landing"].append(";".join(landing))
             out["policy_block"].append(";".join(blocked))
+            out["state"].append(str(self.state[sel][0]) if self.state is not None else "")
         return {
             k: np.asarray(
-                v, dtype=object if k in ("country", "name", "landing", "policy_block") else None
+                v,
+                dtype=object
+                if k in ("country", "name", "landing", "policy_block", "state")
+                else None,
             )
             for k, v in out.items()
         }
@@ -267,17 +275,7 @@ def evaluate(
     for ts, pos_chunk in orbits.iter_ecef_m(net.start, t_s):
         for k in range(len(ts)):
             pos = pos_chunk[k]
-            pairs = net.isl_pairs
-            if len(pairs):
-                lengths = isl_lengths_m(pos, pairs)
-                ok = lengths <= net.isl_max_length_m
-                p_ok, w_ok = pairs[ok], lengths[ok]
-                rows = np.concatenate([p_ok[:, 0], p_ok[:, 1]])
-                cols = np.concatenate([p_ok[:, 1], p_ok[:, 0]])
-                w = np.concatenate([w_ok, w_ok])
-            else:
-                rows = cols = np.empty(0, dtype=np.int64)
-                w = np.empty(0)
+            rows, cols, w = usable_isls(pos, net.isl_pairs, net.isl_max_length_m).edges
             gwl = ground_links(
                 gw_pos, gw_up, pos, min_elevation_deg=policy.spec.gateways.min_elevation_deg
             )
@@ -290,7 +288,7 @@ def evaluate(
                     term_pos[active],
                     term_up[active],
                     pos,
-                    min_elevation_deg=policy.spec.min_elevation_deg,
+                    min_elevation_deg=policy.user_min_elevation_deg(net),
                 )
                 if len(tl):
                     term_idx = active[tl.gs]
@@ -325,6 +323,7 @@ def evaluate(
         gateway,
         np.asarray(gw.country),
         visible,
+        policy.state_of(terminals.country),
     )
 
 

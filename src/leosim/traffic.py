@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from .capacity import CapacityModel, incidence_from_pairs
 from .errors import InputError
 from .ground import geodetic_to_ecef_m, local_up
-from .links import ground_links, isl_lengths_m
+from .links import ground_links, usable_isls
 from .routing import RoutingState
 
 LINK_KIND_ORDER = ("downlink", "uplink", "isl", "feeder", "gateway", "beam")
@@ -199,16 +199,9 @@ def subscriber_step(
 
     n = len(sat_pos_m)
     n_gw = len(gw_pos_m)
-    if len(isl_pairs):
-        lengths = isl_lengths_m(sat_pos_m, isl_pairs)
-        ok = lengths <= isl_max_length_m
-        pairs = isl_pairs[ok]
-        w = lengths[ok]
-    else:
-        pairs, w = np.empty((0, 2), dtype=np.int64), np.empty(0)
-    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
-    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    ww = np.concatenate([w, w])
+    lasers = usable_isls(sat_pos_m, isl_pairs, isl_max_length_m)
+    pairs = lasers.pairs
+    rows, cols, ww = lasers.edges
     gwl = ground_links(gw_pos_m, gw_up, sat_pos_m, min_elevation_deg=gateway_min_elevation_deg)
     trees = [nearest_gateway_tree(n, rows, cols, ww, gwl, ids) for ids in classes]
     dist = np.stack([t[0] for t in trees])
@@ -452,7 +445,7 @@ def run_subscriber_capacity(
                 gw_pos,
                 gw_up,
                 model,
-                min_elevation_deg=policy.spec.min_elevation_deg,
+                min_elevation_deg=policy.user_min_elevation_deg(net),
                 gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
                 cell_allowed=allowed,
             )
