@@ -191,3 +191,38 @@ def test_bad_demand_and_capacity_input(tmp_path):
         timeout=300,
     )
     assert r.returncode == 2 and "capacity.isl_gbps" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_cities_mode_single_flow_limited_by_the_user_uplink(tmp_path):
+    """One flow Paris -> Luanda: below every capacity it gets its demand; above, the satellite
+    user up-link (4 Gbit/s, the smallest on its path) caps it."""
+    out = {}
+    for demand_mbps in (1000, 9000):
+        (tmp_path / "f.csv").write_text(f"src,dst,demand_mbps\nParis,Luanda,{demand_mbps}\n")
+        sc = tmp_path / "c.toml"
+        sc.write_text(
+            '[constellation]\npreset = "starlink-550-hypatia"\n[ground_stations]\nbuiltin = "hypatia-top-100"\n'
+            '[links]\ngsl_cone_radius_km = 940.7\n[demand]\nmode = "cities"\nflows = "f.csv"\n'
+            "[capacity]\nsatellite_uplink_gbps = 4\nsatellite_downlink_gbps = 20\n[time]\ntimes_s = [0, 60]\n"
+        )
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "leosim.cli",
+                "capacity",
+                str(sc),
+                "--out",
+                str(tmp_path / f"o{demand_mbps}"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        import csv
+
+        row = next(csv.DictReader(open(tmp_path / f"o{demand_mbps}" / "flows.csv")))
+        out[demand_mbps] = float(row["mean_rate_mbps_maxmin"])
+    assert out[1000] == pytest.approx(1000.0)
+    assert out[9000] == pytest.approx(4000.0)

@@ -37,6 +37,9 @@ def capacity(
         sc = load_scenario(scenario)
         model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
         d = sc.demand
+        if d.mode == "cities":
+            _cities(sc, model, out, scenario, quiet)
+            return
         if not d.countries:
             raise InputError(
                 "list the countries whose subscribers to serve",
@@ -153,6 +156,89 @@ def capacity(
     out_console.print(
         f"outputs in {out}/: servable.csv, capacity_steps.csv, countries.csv, links_by_kind.csv, cells.csv"
     )
+
+
+def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
+    """``[demand] mode = "cities"``: flows between the scenario's stations."""
+    from .capacity import gravity_demand, read_flows_csv
+    from .errors import InputError
+    from .outputs import OutputDir, write_table
+    from .simulate import build_network
+    from .traffic import run_city_capacity
+
+    d = sc.demand
+    net = build_network(sc)
+    gs = net.stations
+    if d.flows is not None:
+        table = read_flows_csv(sc.resolve_path(d.flows))
+        src = np.array(
+            [
+                gs.resolve(int(x) if str(x).isdigit() else str(x), key="demand.flows")
+                for x in table.src
+            ]
+        )
+        dst = np.array(
+            [
+                gs.resolve(int(x) if str(x).isdigit() else str(x), key="demand.flows")
+                for x in table.dst
+            ]
+        )
+        demand = np.asarray(table.demand_bps, dtype=float)
+    else:
+        if "pop_max" not in gs.extra:
+            raise InputError(
+                "the gravity model needs station populations: use a cities-* station set or give "
+                "demand.flows",
+                source=sc.source,
+                key="demand.mode",
+            )
+        pops = np.array([float(p) for p in gs.extra["pop_max"]])
+        matrix = gravity_demand(
+            pops,
+            np.stack([gs.latitude_deg, gs.longitude_deg], axis=1),
+            d.total_gbps * 1e9,
+            exponent=d.gravity_exponent,
+        )
+        src, dst = np.nonzero(matrix)
+        demand = matrix[src, dst]
+    t_s = sc.time.offsets_s()
+    with step_progress(quiet) as progress:
+        task = progress.add_task(f"capacity ({len(src):,} flows)", total=len(t_s))
+        run = run_city_capacity(
+            net, src, dst, demand, model, t_s, on_progress=lambda n: progress.advance(task, n)
+        )
+    kinds = sorted({k for b in run.bottleneck_counts for k in b})
+    steps = {
+        "time_s": run.t_s,
+        "routed_demand_share": run.routed_share,
+        "served_gbps_maxmin": run.served_gbps_maxmin,
+        "served_gbps_max_throughput": run.served_gbps_max_throughput,
+    }
+    for k in kinds:
+        steps[f"flows_limited_by_{k}"] = np.array([b.get(k, 0) for b in run.bottleneck_counts])
+    names = np.array(gs.names, dtype=object)
+    with OutputDir(out) as o:
+        write_table(o, "capacity_steps.csv", steps)
+        write_table(
+            o,
+            "flows.csv",
+            {
+                "src": src,
+                "dst": dst,
+                "src_name": names[src],
+                "dst_name": names[dst],
+                "demand_mbps": demand / 1e6,
+                "mean_rate_mbps_maxmin": run.pair_rate_bps / 1e6,
+            },
+        )
+        o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
+    if not quiet:
+        out_console.print(
+            f"{len(src):,} flows, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
+            f"{np.median(run.served_gbps_maxmin):,.1f} Gbit/s (median over {len(t_s)} steps), maximum "
+            f"throughput {np.median(run.served_gbps_max_throughput):,.1f} Gbit/s"
+        )
+        out_console.print(f"outputs in {out}/: capacity_steps.csv, flows.csv")
 
 
 command = capacity

@@ -203,8 +203,15 @@ class CoverageSpec(_Strict):
 
 
 class DemandSpec(_Strict):
-    """Subscribers in cells over countries (see :mod:`leosim.traffic`)."""
+    """Demand for ``leosim capacity``: subscribers in cells over countries, or flows between
+    the scenario's ground stations (a gravity model, or a CSV ``src,dst,demand_mbps``)."""
 
+    mode: Literal["subscribers", "cities"] = "subscribers"
+    total_gbps: Annotated[float, Field(gt=0)] = 1000.0
+    """cities: total demand of the gravity model."""
+    gravity_exponent: Annotated[float, Field(ge=0, le=3)] = 0.0
+    flows: str | None = None
+    """cities: CSV of flows (``src,dst,demand_mbps``; stations by gid or name) instead of gravity."""
     countries: list[str] = Field(default_factory=list)
     cell_deg: Annotated[float, Field(ge=0.01, le=5)] = 0.15
     take_rate: Annotated[float, Field(gt=0, le=1)] = 0.01
