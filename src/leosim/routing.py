@@ -194,23 +194,34 @@ def route_step(
 
 def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.ndarray) -> None:
     """Fill station rows: a source station picks the visible satellite ``a`` minimising
-    GSL(src, a) + dist(a, dst), ties to the smaller satellite id (Hypatia's rule)."""
+    GSL(src, a) + dist(a, dst), ties to the smaller satellite id (Hypatia's rule).
+
+    Each station's links are padded to the same count K, so the choice is one ``argmin``
+    over a ``(dst, src, K)`` block (links are sorted by satellite id, and argmin keeps the
+    first of equal values: the smaller id).  Destinations go in blocks to bound memory.
+    """
     if len(gsl) == 0:
         return
-    val = gsl.range_m[None, :] + dist[np.ix_(dst, gsl.sat)]  # (dst, link)
     counts = gsl.counts(g)
-    has = counts > 0
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
-    best = np.minimum.reduceat(val, starts, axis=1)  # (dst, src with links)
-    seg = np.repeat(np.arange(len(starts)), counts[has])
-    is_best = val == best[:, seg]
-    big = np.iinfo(np.int64).max
-    sat_key = np.where(is_best & np.isfinite(val), gsl.sat[None, :], big)
-    first_sat = np.minimum.reduceat(sat_key, starts, axis=1)
-    src_nodes = n + np.flatnonzero(has)
-    dist[np.ix_(dst, src_nodes)] = best
-    nh = np.where(first_sat == big, -1, first_sat)
-    next_hop[np.ix_(dst, src_nodes)] = nh
+    src = np.flatnonzero(counts > 0)
+    k_max = int(counts.max())
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(len(gsl)) - starts[gsl.gs]
+    row = np.searchsorted(src, gsl.gs)
+    sat_pad = np.zeros((len(src), k_max), dtype=np.int64)
+    rng_pad = np.full((len(src), k_max), np.inf)
+    sat_pad[row, slot] = gsl.sat
+    rng_pad[row, slot] = gsl.range_m
+    block = max(1, int(4_000_000 // max(len(src) * k_max, 1)))
+    src_nodes = n + src
+    for i in range(0, len(dst), block):
+        d = dst[i : i + block]
+        val = rng_pad[None, :, :] + dist[d][:, sat_pad]  # (dst, src, K)
+        k = np.argmin(val, axis=2)
+        best = np.take_along_axis(val, k[:, :, None], axis=2)[:, :, 0]
+        nh = np.where(np.isfinite(best), sat_pad[np.arange(len(src))[None, :], k], -1)
+        dist[np.ix_(d, src_nodes)] = best
+        next_hop[np.ix_(d, src_nodes)] = nh
     # A station's distance to itself is 0 and it has no next hop.
     dist[dst, n + dst] = 0.0
     next_hop[dst, n + dst] = -1
