@@ -18,13 +18,19 @@ import numpy as np
 
 
 def pair_summary(
-    columns: dict[str, np.ndarray], names: list[str] | None = None
+    columns: dict[str, np.ndarray],
+    names: list[str] | None = None,
+    path_changes: dict[tuple[int, int], int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Min/median/max RTT, path changes and unreachable steps per (src, dst) pair."""
+    """Min/median/max RTT, path changes and unreachable steps per (src, dst) pair.
+
+    Path changes are counted from ``columns["path_fwd"]`` (rows in time order), or taken
+    from ``path_changes`` when the paths were not kept (streamed runs).
+    """
     src = np.asarray(columns["src"])
     dst = np.asarray(columns["dst"])
     rtt = np.asarray(columns["rtt_ms"], dtype=float)
-    path = np.asarray(columns["path_fwd"], dtype=object)
+    path = np.asarray(columns["path_fwd"], dtype=object) if path_changes is None else None
     keys = src.astype(np.int64) * (1 << 32) + dst
     uniq, first = np.unique(keys, return_index=True)
     order = np.argsort(first)  # keep the scenario's pair order
@@ -47,7 +53,6 @@ def pair_summary(
         sel = keys == u
         r = rtt[sel]
         ok = np.isfinite(r)
-        p = path[sel]
         s, d = int(src[sel][0]), int(dst[sel][0])
         out["src"].append(s)
         out["dst"].append(d)
@@ -58,7 +63,11 @@ def pair_summary(
         out["min_rtt_ms"].append(float(r[ok].min()) if ok.any() else np.nan)
         out["median_rtt_ms"].append(float(np.median(r[ok])) if ok.any() else np.nan)
         out["max_rtt_ms"].append(float(r[ok].max()) if ok.any() else np.nan)
-        out["path_changes"].append(int(np.sum(p[1:] != p[:-1])))
+        if path_changes is None:
+            p = path[sel]
+            out["path_changes"].append(int(np.sum(p[1:] != p[:-1])))
+        else:
+            out["path_changes"].append(int(path_changes.get((s, d), 0)))
     return {k: np.asarray(v, dtype=object if k.endswith("name") else None) for k, v in out.items()}
 
 

@@ -19,19 +19,50 @@ Outputs in ``out_dir``:
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .outputs import OutputDir, to_arrow, write_table
 from .reports import pair_summary, plot_rtt
 from .scenario import Scenario
 from .simulate import ROUTE_COLUMNS, Network, RouteTable, build_network, iter_chunks
+
+
+class _RouteWriters:
+    """``routes.csv`` and ``routes.parquet`` written chunk by chunk (bounded memory)."""
+
+    def __init__(self, out: OutputDir, *, parquet: bool) -> None:
+        self.csv_path = out.path("routes.csv")
+        self.pq_path = out.path("routes.parquet") if parquet else None
+        self._csv = None
+        self._pq = None
+
+    def write(self, columns: dict[str, np.ndarray]) -> None:
+        tab = to_arrow(columns)
+        if self._csv is None:
+            self._fh = open(self.csv_path, "w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._fh, lineterminator="\n")
+            self._csv.writerow(tab.column_names)
+            if self.pq_path is not None:
+                self._pq = pq.ParquetWriter(str(self.pq_path), tab.schema)
+        cols = [c.to_pylist() for c in tab.columns]
+        self._csv.writerows(zip(*cols, strict=True))
+        if self._pq is not None:
+            self._pq.write_table(tab)
+
+    def close(self) -> None:
+        if self._csv is None:  # no pairs: an empty table with its header, not a missing file
+            self.csv_path.write_text(",".join((*ROUTE_COLUMNS, "src_name", "dst_name")) + "\n")
+        else:
+            self._fh.close()
+        if self._pq is not None:
+            self._pq.close()
 
 
 @dataclass
@@ -61,15 +92,30 @@ def run_scenario(
     if on_start is not None:
         on_start(net, len(t_s))
     w = workers if workers is not None else sc.workers
-    names = net.stations.names
+    names = np.asarray(net.stations.names, dtype=object)
     forwarding = sc.routing.forwarding_state
     fw_rows = 0
-    tables = []
+    # Only these compact columns stay in memory; the full rows stream to disk chunk by chunk.
+    keep: dict[str, list[np.ndarray]] = {"time_s": [], "src": [], "dst": [], "rtt_ms": []}
+    changes = np.zeros(len(net.pairs), dtype=np.int64)
+    last_paths: np.ndarray | None = None
     with OutputDir(out_dir) as out:
+        writers = _RouteWriters(out, parquet=sc.output.parquet)
         fw_writer = None
         try:
             for res in iter_chunks(net, t_s, forwarding=forwarding, workers=w):
-                tables.append(res.table)
+                cols = res.table.columns
+                if len(net.pairs) and len(cols["time_s"]):
+                    extra = {"src_name": names[cols["src"]], "dst_name": names[cols["dst"]]}
+                    writers.write({**{k: cols[k] for k in ROUTE_COLUMNS}, **extra})
+                    for k in keep:
+                        keep[k].append(cols[k])
+                    # Rows are time-major with the pairs in a fixed order within each step.
+                    paths = cols["path_fwd"].reshape(-1, len(net.pairs))
+                    if last_paths is not None:
+                        paths = np.vstack([last_paths[None, :], paths])
+                    changes += (paths[1:] != paths[:-1]).sum(axis=0)
+                    last_paths = paths[-1]
                 if forwarding and res.forwarding is not None:
                     tab = to_arrow(res.forwarding)
                     if fw_writer is None:
@@ -81,19 +127,18 @@ def run_scenario(
                 if on_progress is not None:
                     on_progress(res.num_steps)
         finally:
+            writers.close()
             if fw_writer is not None:
                 fw_writer.close()
-        table = RouteTable.concat(tables)
-        cols = {k: table.columns[k] for k in ROUTE_COLUMNS}
-        arrow = to_arrow(cols)
-        arrow = arrow.append_column(
-            "src_name", pa.array([names[i] for i in cols["src"]], type=pa.string())
-        ).append_column("dst_name", pa.array([names[i] for i in cols["dst"]], type=pa.string()))
-        write_table(out, "routes.csv", arrow, parquet=sc.output.parquet)
-        summary = pair_summary(cols, names)
+        compact = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in keep.items()}
+        table = RouteTable(compact)
+        change_map = {
+            (int(a), int(b)): int(c) for (a, b), c in zip(net.pairs, changes, strict=True)
+        }
+        summary = pair_summary(compact, list(names), path_changes=change_map)
         write_table(out, "summary.csv", summary)
-        if sc.output.plot and len(table):
-            plot_rtt(cols, out.path("rtt.png"), names, title=sc.name)
+        if sc.output.plot and len(compact["time_s"]):
+            plot_rtt(compact, out.path("rtt.png"), list(names), title=sc.name)
         out.path("scenario.toml").write_text(scenario_text, encoding="utf-8")
     return RunResult(
         net, table, summary, time.perf_counter() - t0, len(t_s), fw_rows, Path(out_dir)
