@@ -65,6 +65,11 @@ def test_run_writes_routes_matching_hypatia(tmp_path):
         t = truth[(round(float(row["time_s"]) * 1e9), int(row["src"]), int(row["dst"]))]
         assert abs(float(row["rtt_ms"]) - float(t["rtt_ms"])) < 0.01
         assert row["path_fwd"] == t["path_fwd"]
+        assert int(row["num_isl_hops"]) == int(t["num_isl_hops_fwd"])
+        assert int(row["uplink_sat"]) == int(t["uplink_sat_fwd"])
+        assert int(row["downlink_sat"]) == int(t["downlink_sat_fwd"])
+        assert abs(float(row["uplink_gsl_m"]) - float(t["uplink_gsl_m_fwd"])) < 50.0
+        assert abs(float(row["downlink_gsl_m"]) - float(t["downlink_gsl_m_fwd"])) < 50.0
     table = pq.read_table(out / "routes.parquet")
     assert table.num_rows == 6
     assert np.allclose(table["rtt_ms"].to_numpy(), [float(r["rtt_ms"]) for r in rows])

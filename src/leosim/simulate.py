@@ -45,7 +45,7 @@ from .errors import InputError
 from .ground import GroundStations, builtin_stations, read_stations_csv
 from .links import constellation_isls, max_isl_length_m
 from .orbits import Orbits, drop_unpropagatable
-from .routing import RoutingState, num_isl_hops, path_to_str, route_step
+from .routing import RoutingState, route_step
 from .scenario import Scenario, default_start
 
 DEFAULT_MIN_ELEVATION_DEG = 25.0
@@ -361,16 +361,28 @@ def _gsl_range(state: RoutingState, gid: np.ndarray, sat: np.ndarray) -> np.ndar
     return np.where(hit, g.range_m[pos] if len(key) else np.nan, np.nan)
 
 
+def _path_strings(h: np.ndarray) -> np.ndarray:
+    """Hypatia's path notation for every row of a -1 padded path matrix."""
+    out = np.empty(len(h), dtype=object)
+    out[:] = ["-".join([str(x) for x in row if x >= 0]) for row in h.tolist()]
+    return out
+
+
 def pair_table(t: float, state: RoutingState, pairs: np.ndarray) -> RouteTable:
     """Routes of ``pairs`` (gid array of shape (k, 2)) in one routing state."""
     src, dst = pairs[:, 0], pairs[:, 1]
-    fwd = state.paths(src, dst)
-    rev = state.paths(dst, src)
+    hf = state.path_matrix(src, dst)  # (k, max nodes), -1 padded
+    hr = state.path_matrix(dst, src)
     n = state.num_sats
     len_f = state.length_m(src, dst)
     len_r = state.length_m(dst, src)
-    up = np.array([p[1] if len(p) > 2 else -1 for p in fwd], dtype=np.int64)
-    down = np.array([p[-2] if len(p) > 2 else -1 for p in fwd], dtype=np.int64)
+    nodes = (hf >= 0).sum(axis=1)
+    rows = np.arange(len(pairs))
+    has_sat = nodes > 2
+    up = np.where(has_sat, hf[:, min(1, hf.shape[1] - 1)], -1)
+    down = np.where(has_sat, hf[rows, np.maximum(nodes - 2, 0)], -1)
+    both_sats = (hf[:, :-1] >= 0) & (hf[:, :-1] < n) & (hf[:, 1:] >= 0) & (hf[:, 1:] < n)
+    hops = np.where(nodes > 0, both_sats.sum(axis=1), -1)
     c = 299_792_458.0
     k = len(pairs)
     return RouteTable(
@@ -379,9 +391,9 @@ def pair_table(t: float, state: RoutingState, pairs: np.ndarray) -> RouteTable:
             "src": src.copy(),
             "dst": dst.copy(),
             "rtt_ms": (len_f + len_r) / c * 1e3,
-            "num_isl_hops": np.array([num_isl_hops(p, n) for p in fwd], dtype=np.int64),
-            "path_fwd": np.array([path_to_str(p) for p in fwd], dtype=object),
-            "path_rev": np.array([path_to_str(p) for p in rev], dtype=object),
+            "num_isl_hops": hops.astype(np.int64),
+            "path_fwd": _path_strings(hf),
+            "path_rev": _path_strings(hr),
             "length_fwd_m": len_f,
             "length_rev_m": len_r,
             "one_way_delay_ms": len_f / c * 1e3,
