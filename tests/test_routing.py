@@ -171,3 +171,15 @@ def test_ground_links_sorted_and_unique(small_world):
     links = ground_links(gs.ecef_m(), gs.up(), pos[0], min_elevation_deg=10.0)
     key = links.gs * 10_000 + links.sat
     assert np.all(np.diff(key) > 0)
+
+
+def test_best_per_group_by_hand():
+    from leosim.links import best_per_group
+
+    group = np.array([0, 0, 0, 2, 2, 5])
+    cost = np.array([3.0, 1.0, 1.0, np.inf, np.inf, 7.0])
+    g, best, idx = best_per_group(group, cost)
+    # Group 0: two entries tie at 1.0, the first (index 1) wins; group 2 has no finite cost.
+    assert g.tolist() == [0, 5] and best.tolist() == [1.0, 7.0] and idx.tolist() == [1, 5]
+    g, best, idx = best_per_group(np.array([1, 1]), np.array([np.inf, np.inf]))
+    assert len(g) == len(best) == len(idx) == 0

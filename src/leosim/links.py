@@ -159,6 +159,28 @@ class GroundLinks:
         return np.bincount(self.gs, minlength=num_gs)
 
 
+def best_per_group(
+    group: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The least-cost entry of each group of a table sorted by ``group``.
+
+    Returns ``(groups, best_cost, index)`` for the groups with at least one finite cost;
+    ``index`` points into the table.  Ties go to the first entry: for :class:`GroundLinks`
+    (sorted by station, then satellite) the smaller satellite id, as Hypatia breaks ties.
+    """
+    ok = np.isfinite(cost)
+    idx = np.flatnonzero(ok)
+    if len(idx) == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, np.empty(0), empty
+    g, c = group[idx], cost[idx]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    best = np.minimum.reduceat(c, starts)
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(g)]))
+    first = np.minimum.reduceat(np.where(c == best[seg], np.arange(len(g)), len(g)), starts)
+    return g[starts], best, idx[first]
+
+
 def ground_links(
     gs_pos_m: np.ndarray,
     gs_up: np.ndarray,

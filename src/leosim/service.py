@@ -41,7 +41,7 @@ from .borders import Borders
 from .constants import SPEED_OF_LIGHT_M_S
 from .ground import geodetic_to_ecef_m, local_up
 from .ground_segment import Terminals
-from .links import ground_links, usable_isls
+from .links import best_per_group, ground_links, usable_isls
 from .orbits import Orbits
 from .policy import Policy
 
@@ -291,23 +291,12 @@ def evaluate(
                     min_elevation_deg=policy.user_min_elevation_deg(net),
                 )
                 if len(tl):
-                    term_idx = active[tl.gs]
-                    val = tl.range_m + dist[cls[term_idx], tl.sat]
-                    counts = np.bincount(tl.gs, minlength=len(active))
-                    has = counts > 0
-                    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[has]
-                    best = np.minimum.reduceat(val, starts)
-                    seg = np.repeat(np.arange(len(starts)), counts[has])
-                    # First link reaching the minimum in each terminal's (sorted) segment.
-                    is_best = (val == best[seg]) & np.isfinite(val)
-                    pos_in = np.arange(len(val))
-                    first = np.minimum.reduceat(np.where(is_best, pos_in, len(val)), starts)
-                    who = active[has]
-                    visible[who] += 1
-                    ok = first < len(val)
-                    chosen_sat = tl.sat[np.minimum(first, len(val) - 1)]
-                    g = via[cls[who], chosen_sat]
-                    ok &= g >= 0
+                    visible[active[np.unique(tl.gs)]] += 1
+                    cost = tl.range_m + dist[cls[active[tl.gs]], tl.sat]
+                    local, best, k = best_per_group(tl.gs, cost)
+                    who = active[local]
+                    g = via[cls[who], tl.sat[k]]
+                    ok = g >= 0
                     rtt[step, who[ok]] = 2.0 * best[ok] / SPEED_OF_LIGHT_M_S * 1e3
                     gateway[step, who[ok]] = g[ok]
             step += 1

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from .capacity import CapacityModel, incidence_from_pairs
 from .errors import InputError
 from .ground import geodetic_to_ecef_m, local_up
-from .links import ground_links, usable_isls
+from .links import best_per_group, ground_links, usable_isls
 from .routing import RoutingState
 
 LINK_KIND_ORDER = ("downlink", "uplink", "isl", "feeder", "gateway", "beam")
@@ -244,10 +244,7 @@ def subscriber_step(
         np.concatenate(flow_parts), np.concatenate(link_parts), n_c, len(kinds)
     )
     # Single path per cell: the candidate of least length (ties: lowest satellite id).
-    order = np.lexsort((c_sat, c_val, c_cell))
-    first = np.ones(n_c, bool)
-    first[1:] = c_cell[order][1:] != c_cell[order][:-1]
-    best = order[first]
+    _, _, best = best_per_group(c_cell, c_val)
     return StepFlows(paths[best], cap, kinds, c_cell[best], paths, c_cell)
 
 
