@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ._cliutil import console, fail, out_console, step_progress
@@ -39,25 +40,30 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
         sc = load_scenario(scenario_path)
         text = Path(scenario_path).read_text(encoding="utf-8")
 
-    with step_progress(quiet) as progress:
-        task = {}
+    # The bar starts once the network is built, so an input error prints its line alone.
+    progress = step_progress(quiet)
+    task = {}
 
-        def on_start(net, n_steps):
-            if not quiet:
-                console.print(
-                    f"[bold]{sc.name}[/]: {net.num_sats} satellites, {net.num_gs} stations, "
-                    f"{len(net.isl_pairs)} ISLs, {len(net.pairs)} pairs, {n_steps} steps"
-                )
-                for note in net.notes:
-                    console.print(f"  note: {note}")
-            task["id"] = progress.add_task("routing", total=n_steps)
+    def on_start(net, n_steps):
+        if not quiet:
+            console.print(
+                f"[bold]{escape(sc.name)}[/]: {net.num_sats} satellites, {net.num_gs} stations, "
+                f"{len(net.isl_pairs)} ISLs, {len(net.pairs)} pairs, {n_steps} steps"
+            )
+            for note in net.notes:
+                console.print(f"  note: {escape(note)}")
+        progress.start()
+        task["id"] = progress.add_task("routing", total=n_steps)
 
-        def on_progress(n):
-            progress.advance(task["id"], n)
+    def on_progress(n):
+        progress.advance(task["id"], n)
 
+    try:
         res = run_scenario(
             sc, out, scenario_text=text, workers=workers, on_start=on_start, on_progress=on_progress
         )
+    finally:
+        progress.stop()
     if quiet:
         return
     s = res.summary
