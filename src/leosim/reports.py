@@ -104,7 +104,7 @@ def plot_rtt(
     """PNG of RTT over time, one line per pair."""
     plt = _pyplot()
 
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=110)
+    fig, ax = plt.subplots(figsize=(11, 5), dpi=110)
     src = np.asarray(columns["src"])
     dst = np.asarray(columns["dst"])
     t = np.asarray(columns["time_s"], dtype=float)
@@ -122,7 +122,7 @@ def plot_rtt(
     if title:
         ax.set_title(title)
     if len(uniq) <= 12:
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _save(fig, path)
 
 
