@@ -29,6 +29,24 @@ app = typer.Typer(
 _fail = fail
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out_console.print(f"leosim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Fast simulator for Starlink-style LEO satellite networks: routing identical to Hypatia,
+    service policy by territory, coverage and capacity."""
+
+
 def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool) -> None:
     from .runner import run_scenario
     from .scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
