@@ -131,3 +131,36 @@ def test_all_pairs_and_destination_subset_agree():
     )
     with pytest.raises(ValueError, match="no routing state"):
         sub.path(66, 24)
+
+
+def test_wgs84_and_dut1_reach_the_network():
+    from leosim.constants import WGS84
+    from leosim.orbits import Orbits
+
+    sc = _sc(
+        constellation={
+            "shells": [
+                {
+                    "name": "s",
+                    "num_planes": 4,
+                    "sats_per_plane": 5,
+                    "inclination_deg": 53.0,
+                    "altitude_km": 550.0,
+                }
+            ],
+            "gravity": "WGS84",
+        },
+        time={"times_s": [0.0], "dut1_s": 0.3},
+    )
+    net = build_network(sc)
+    assert net.ellipsoid == WGS84 and net.dut1_s == 0.3
+    # The station positions follow the ellipsoid: Paris moves by metres between WGS72 and WGS84.
+    assert abs(net.stations.ecef_m(WGS84)[24] - net.stations.ecef_m()[24]).max() > 1.0
+    # UT1 - UTC rotates the Earth-fixed frame: 0.3 s is ~140 m at the equator, less elsewhere.
+    o0 = Orbits.from_constellation(net.constellation).ecef_m(net.start, [0.0])[0]
+    o1 = Orbits.from_constellation(net.constellation, dut1_s=0.3).ecef_m(net.start, [0.0])[0]
+    shift = np.linalg.norm(o1 - o0, axis=1)
+    rho = np.hypot(o0[:, 0], o0[:, 1])
+    assert np.allclose(shift, rho * 7.292115e-5 * 0.3, rtol=1e-4)  # Earth rotation rate, rad/s
+    with pytest.raises(InputError, match=r"time\.dut1_s"):
+        _sc(time={"times_s": [0.0], "dut1_s": 2.0})

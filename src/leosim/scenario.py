@@ -126,6 +126,8 @@ class TimeSpec(_Strict):
     duration_s: float | None = None
     step_s: float | None = None
     times_s: list[float] | None = None
+    dut1_s: Annotated[float, Field(ge=-0.9, le=0.9)] = 0.0
+    """UT1 - UTC (IERS Bulletin A) for sub-metre Earth-fixed positions; 0 as in Hypatia."""
 
     @field_validator("step_s")
     @classmethod

@@ -195,6 +195,7 @@ def _build_network(sc: Scenario) -> Network:
         ellipsoid=ELLIPSOIDS[c.gravity],
         start=start,
         pairs=pairs,
+        dut1_s=sc.time.dut1_s,
         notes=notes,
     )
 
