@@ -132,6 +132,34 @@ def test_coverage_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     for f in ("grid.csv", "bands.csv", "countries.csv", "coverage_map.png"):
         assert (tmp_path / "o" / f).is_file()
+    # Given points: the equator sees the 53 deg shell all the time, the pole never.
+    (tmp_path / "p.csv").write_text(
+        "terminal_id,latitude_deg,longitude_deg\nquito,0.0,-78.5\npole,89.9,0\n"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "leosim.cli",
+            "coverage",
+            str(sc),
+            "--points",
+            str(tmp_path / "p.csv"),
+            "--out",
+            str(tmp_path / "op"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    import csv
+
+    rows = {row["label"]: row for row in csv.DictReader(open(tmp_path / "op" / "points.csv"))}
+    assert (
+        float(rows["quito"]["covered_fraction"]) == 1.0
+        and float(rows["pole"]["covered_fraction"]) == 0.0
+    )
     r = subprocess.run(
         [
             sys.executable,

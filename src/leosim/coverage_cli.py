@@ -23,6 +23,12 @@ def coverage(
         Path | None,
         typer.Option("--policy", "-p", help="Policy TOML: fenced-off points count as not served."),
     ] = None,
+    points: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also these points: CSV terminal_id,latitude_deg,longitude_deg → points.csv."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Satellites in view above the minimum elevation, share of time covered and longest gap."""
@@ -51,6 +57,22 @@ def coverage(
         sets = [("grid", grid)]
         if cs.population:
             sets.append(("population", population_points()))
+        if points is not None:
+            from .coverage import Points
+            from .ground_segment import read_terminals_csv
+
+            given = read_terminals_csv(points, borders=borders)
+            sets.append(
+                (
+                    "points",
+                    Points(
+                        given.latitude_deg,
+                        given.longitude_deg,
+                        np.ones(len(given)),
+                        given.terminal_id,
+                    ),
+                )
+            )
         results = {}
         with step_progress(quiet) as progress:
             for name, pts in sets:
@@ -74,6 +96,8 @@ def coverage(
                 p = results["population"]
                 write_table(o, "population_countries.csv", p.by_country(borders))
                 write_table(o, "places.csv", p.point_table())
+            if "points" in results:
+                write_table(o, "points.csv", results["points"].point_table())
             if sc.output.plot:
                 plot_coverage_map(
                     table,
