@@ -50,6 +50,7 @@ import shapely
 import shapely.affinity
 from pydantic import Field, ValidationError, model_validator
 
+from ._config import _pydantic_to_input_error, _Strict
 from .borders import Borders
 from .errors import InputError
 from .ground_segment import (
@@ -59,7 +60,6 @@ from .ground_segment import (
     read_gateways_csv,
 )
 from .regions import Regions
-from .scenario import _pydantic_to_input_error, _Strict
 
 STATES = ("active", "not_activated", "sanctioned_but_active")
 State = Literal["active", "not_activated", "sanctioned_but_active"]
