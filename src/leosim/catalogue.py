@@ -78,7 +78,7 @@ from sgp4.api import Satrec, SatrecArray
 
 from .constants import EARTH_RADIUS_M, ISL_GRAZING_ALTITUDE_M, MU_EARTH_WGS72_M3_S2
 from .errors import InputError, PropagationWarning
-from .links import isl_lengths_m
+from .links import isl_lengths_m, max_isl_length_m
 
 __all__ = [
     "CatalogueStructure",
@@ -274,29 +274,6 @@ class CatalogueStructure:
             lines += ["", "clusters not accepted as shells (members set aside):"]
             lines += [f"  {c}" for c in self.rejected_clusters]
         return "\n".join(lines)
-
-
-def max_isl_length_m(
-    altitude_m: float | np.ndarray,
-    other_altitude_m: float | np.ndarray | None = None,
-    *,
-    grazing_altitude_m: float = ISL_GRAZING_ALTITUDE_M,
-    earth_radius_m: float = EARTH_RADIUS_M,
-) -> np.ndarray:
-    """Longest line of sight between two satellites that clears ``grazing_altitude_m``, m.
-
-    For satellites at radii ``r1, r2`` the limit is ``sqrt(r1^2 - g^2) + sqrt(r2^2 - g^2)`` with
-    ``g`` the grazing radius (spherical Earth).  ``other_altitude_m`` defaults to ``altitude_m``:
-    at 550 km with the 80 km rule this gives 5,016 km.
-    """
-    h1 = np.asarray(altitude_m, dtype=float)
-    h2 = h1 if other_altitude_m is None else np.asarray(other_altitude_m, dtype=float)
-    g = earth_radius_m + grazing_altitude_m
-
-    def leg(h: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.maximum((earth_radius_m + h) ** 2 - g * g, 0.0))
-
-    return leg(h1) + leg(h2)
 
 
 def check_isl_lengths(

@@ -28,21 +28,32 @@ _DENSE_PAIR_LIMIT = 4_000_000
 
 
 def max_isl_length_m(
-    altitude_m: float,
+    altitude_m,
+    other_altitude_m=None,
     *,
     grazing_altitude_m: float = ISL_GRAZING_ALTITUDE_M,
     earth_radius_m: float = EARTH_RADIUS_M,
-) -> float:
-    """Longest laser link between two satellites at ``altitude_m`` that clears the atmosphere.
+):
+    """Longest laser link between satellites at ``altitude_m`` and ``other_altitude_m`` (default:
+    the same) whose straight line clears the atmosphere by ``grazing_altitude_m`` (80 km).
 
-    The straight line between them must stay above ``grazing_altitude_m`` (80 km): twice the
-    tangent length from the orbit sphere to the sphere of radius R + 80 km (Hypatia's rule).
+    Each end contributes its tangent length to the sphere of radius R + 80 km:
+    ``sqrt(r1^2 - g^2) + sqrt(r2^2 - g^2)``; for one altitude that is Hypatia's rule.  Scalars give
+    a float, arrays an array.
     """
-    r_orbit = earth_radius_m + altitude_m
+    h1 = np.asarray(altitude_m, dtype=np.float64)
+    h2 = h1 if other_altitude_m is None else np.asarray(other_altitude_m, dtype=np.float64)
     r_graze = earth_radius_m + grazing_altitude_m
-    if r_orbit <= r_graze:
-        raise InputError(f"altitude {altitude_m / 1e3:.1f} km is below the 80 km grazing altitude")
-    return 2.0 * math.sqrt(r_orbit**2 - r_graze**2)
+    low = np.minimum(h1, h2)
+    if np.any(earth_radius_m + low <= r_graze):
+        raise InputError(
+            f"altitude {float(np.min(low)) / 1e3:.1f} km is below the "
+            f"{grazing_altitude_m / 1e3:.0f} km grazing altitude"
+        )
+    out = np.sqrt((earth_radius_m + h1) ** 2 - r_graze**2) + np.sqrt(
+        (earth_radius_m + h2) ** 2 - r_graze**2
+    )
+    return float(out) if out.ndim == 0 else out
 
 
 def max_slant_range_m(

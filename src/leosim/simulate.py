@@ -173,13 +173,10 @@ def _build_network(sc: Scenario) -> Network:
     if links.max_isl_length_km is not None:
         isl_max = np.full(len(isl_pairs), links.max_isl_length_km * 1e3)
     else:
-        lim = np.array(
-            [max_isl_length_m(max(a, 100.0) * 1e3) for a in np.unique(np.round(alt_km, 3))]
-        )
-        lookup = dict(zip(np.unique(np.round(alt_km, 3)), lim, strict=True))
-        per_sat = np.array([lookup[a] for a in np.round(alt_km, 3)]) if n else np.empty(0)
+        # Each laser's limit from the altitudes of its two ends (shells may differ).
+        h = np.maximum(alt_km, 100.0) * 1e3
         isl_max = (
-            np.minimum(per_sat[isl_pairs[:, 0]], per_sat[isl_pairs[:, 1]])
+            max_isl_length_m(h[isl_pairs[:, 0]], h[isl_pairs[:, 1]])
             if len(isl_pairs)
             else np.empty(0)
         )
