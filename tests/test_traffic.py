@@ -42,21 +42,26 @@ def _line_world():
     return sats, cells, gw, local_up(np.array([0.0]), np.array([0.0]))
 
 
-def test_one_cell_one_path_by_hand():
+def _line_step(model):
     sats, cells, gw, gw_up = _line_world()
-    fl = subscriber_step(
+    one_class = [np.array([0])]
+    return subscriber_step(
         sats,
         np.array([[0, 1]]),
         np.inf,
         cells,
         np.zeros(1, dtype=np.int64),
-        [np.array([0])],
+        one_class,
         gw,
         gw_up,
-        MODEL,
+        model,
         min_elevation_deg=30.0,
         gateway_min_elevation_deg=30.0,
     )
+
+
+def test_one_cell_one_path_by_hand():
+    fl = _line_step(MODEL)
     assert fl.flow_index.tolist() == [0]
     links = np.flatnonzero(fl.incidence.toarray()[0])
     kinds = sorted(fl.link_kind[links].tolist())
@@ -74,23 +79,10 @@ def test_one_cell_one_path_by_hand():
 
 
 def test_gateway_site_limit_binds_when_smallest():
-    sats, cells, gw, gw_up = _line_world()
     tight = CapacityModel(
         satellite_downlink_gbps=20, beam_gbps=10, feeder_gbps=8, isl_gbps=100, gateway_site_gbps=0.5
     )
-    fl = subscriber_step(
-        sats,
-        np.array([[0, 1]]),
-        np.inf,
-        cells,
-        np.zeros(1, dtype=np.int64),
-        [np.array([0])],
-        gw,
-        gw_up,
-        tight,
-        min_elevation_deg=30.0,
-        gateway_min_elevation_deg=30.0,
-    )
+    fl = _line_step(tight)
     n, link = servable_subscribers(fl, np.array([1.0]), 100e6)
     assert n == pytest.approx(5.0) and fl.link_kind[link] == "gateway"
 
