@@ -65,9 +65,12 @@ def max_slant_range_m(
     return math.sqrt((r + altitude_m) ** 2 - (r * math.cos(eps)) ** 2) - r * math.sin(eps)
 
 
-def cone_slant_range_m(altitude_m: float, cone_radius_m: float) -> float:
-    """Hypatia's GSL limit: ``sqrt(cone_radius**2 + altitude**2)`` (940.7 km cone ≈ 25°)."""
-    return math.hypot(cone_radius_m, altitude_m)
+def cone_slant_range_m(altitude_m, cone_radius_m: float):
+    """Hypatia's GSL limit: ``sqrt(cone_radius**2 + altitude**2)`` (940.7 km cone ≈ 25°).
+
+    Scalars give a float, an array of altitudes an array."""
+    out = np.hypot(cone_radius_m, np.asarray(altitude_m, dtype=np.float64))
+    return float(out) if out.ndim == 0 else out
 
 
 def plus_grid_isls(num_planes: int, sats_per_plane: int, *, isl_shift: int = 0, offset: int = 0):
@@ -170,6 +173,20 @@ class GroundLinks:
         return np.bincount(self.gs, minlength=num_gs)
 
 
+def _search_radius_m(sat_r: np.ndarray, ground_pos_m: np.ndarray, min_elevation_deg) -> np.ndarray:
+    """Per satellite, a slant range beyond which no ground point sees it above the mask.
+
+    The slant range at the elevation limit on a sphere through the lowest point (a lower point
+    sees farther), with 0.3 deg of slack for the angle between the geodetic and the geocentric
+    vertical (at most 0.19 deg), plus 1 m; 0 for satellites without a position.
+    """
+    r_g = float(np.min(np.linalg.norm(ground_pos_m, axis=1))) - 1.0
+    eps = np.radians(np.asarray(min_elevation_deg, dtype=np.float64) - 0.3)
+    with np.errstate(invalid="ignore"):
+        r = np.sqrt(np.maximum(sat_r**2 - (r_g * np.cos(eps)) ** 2, 0.0)) - r_g * np.sin(eps)
+    return np.where(np.isfinite(r), r, 0.0) + 1.0
+
+
 def best_per_group(
     group: np.ndarray, cost: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,17 +226,8 @@ def ground_links(
     n_gs, n_sat = len(gs_pos_m), len(sat_pos_m)
     max_range = np.broadcast_to(np.asarray(max_range_m, dtype=np.float64), (n_sat,))
     min_el = np.broadcast_to(np.asarray(min_elevation_deg, dtype=np.float64), (n_sat,))
-    # Bound the search radius by the slant range at the elevation limit, on a sphere through
-    # the lowest station (a lower station sees farther) and with 0.3 deg of slack for the
-    # angle between the geodetic and the geocentric vertical (at most 0.19 deg).
     sat_r = np.linalg.norm(sat_pos_m, axis=1)
-    r_g = float(np.min(np.linalg.norm(gs_pos_m, axis=1))) - 1.0
-    eps = np.radians(min_el - 0.3)
-    with np.errstate(invalid="ignore"):
-        by_elevation = np.sqrt(np.maximum(sat_r**2 - (r_g * np.cos(eps)) ** 2, 0.0)) - r_g * np.sin(
-            eps
-        )
-    search = np.minimum(max_range, np.where(np.isfinite(by_elevation), by_elevation, 0.0) + 1.0)
+    search = np.minimum(max_range, _search_radius_m(sat_r, gs_pos_m, min_el))
     if n_gs * n_sat <= _DENSE_PAIR_LIMIT:
         # |s - g|^2 = |s|^2 + |g|^2 - 2 g.s as one matrix product picks the candidates; their
         # ranges are then recomputed exactly (the expansion loses ~1e-3 m^2 to rounding).
@@ -266,10 +274,7 @@ def visible_counts(
     finite = np.isfinite(sat_r)
     if not finite.any() or n == 0:
         return np.zeros(n, dtype=np.int64)
-    r_g = float(np.min(np.linalg.norm(points_m, axis=1))) - 1.0
-    eps = math.radians(min_elevation_deg - 0.3)
-    r_s = float(np.max(sat_r[finite]))
-    radius = math.sqrt(max(r_s**2 - (r_g * math.cos(eps)) ** 2, 0.0)) - r_g * math.sin(eps) + 1.0
+    radius = float(np.max(_search_radius_m(sat_r[finite], points_m, min_elevation_deg)))
     sats = sat_pos_m[finite]
     tree = points_tree if points_tree is not None else cKDTree(points_m)
     pairs = tree.sparse_distance_matrix(cKDTree(sats), radius, output_type="ndarray")

@@ -227,22 +227,6 @@ def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.nda
     next_hop[dst, n + dst] = -1
 
 
-@dataclass
-class PairRoute:
-    """Route of one station pair at one instant (lengths in metres, ``rtt_ms`` in ms)."""
-
-    src: int
-    dst: int
-    path_fwd: list[int]
-    path_rev: list[int]
-    length_fwd_m: float
-    length_rev_m: float
-
-    @property
-    def rtt_ms(self) -> float:
-        return (self.length_fwd_m + self.length_rev_m) / SPEED_OF_LIGHT_M_S * 1e3
-
-
 def path_to_str(path: list[int]) -> str:
     """Hypatia's path notation: node ids joined by ``-`` (empty when unreachable)."""
     return "-".join(map(str, path))

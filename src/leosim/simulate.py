@@ -43,7 +43,7 @@ from .constellation import (
 )
 from .errors import InputError
 from .ground import GroundStations, builtin_stations, read_stations_csv
-from .links import constellation_isls, max_isl_length_m
+from .links import cone_slant_range_m, constellation_isls, max_isl_length_m
 from .orbits import Orbits, drop_unpropagatable
 from .routing import RoutingState, route_step
 from .scenario import Scenario, default_start
@@ -154,8 +154,7 @@ def _build_network(sc: Scenario) -> Network:
     if links.gsl_max_range_km is not None:
         max_range = np.full(n, links.gsl_max_range_km * 1e3)
     elif links.gsl_cone_radius_km is not None:
-        # Hypatia's cone: sqrt(cone_radius^2 + altitude^2), per shell altitude.
-        max_range = np.hypot(links.gsl_cone_radius_km * 1e3, alt_km * 1e3)
+        max_range = cone_slant_range_m(alt_km * 1e3, links.gsl_cone_radius_km * 1e3)
     else:
         max_range = np.full(n, np.inf)
     shell_min_el = np.array(
