@@ -225,9 +225,39 @@ def nearest_gateway_tree(
     return dist[:n_sats], np.where(src >= 0, src - n_sats, -1), np.where(nxt >= 0, nxt, -1)
 
 
-def _class_distances(n_sats, isl_rows, isl_cols, isl_w, gw_links, gw_ids):
-    dist, via, _ = nearest_gateway_tree(n_sats, isl_rows, isl_cols, isl_w, gw_links, gw_ids)
-    return dist, via
+@dataclass
+class GatewayTrees:
+    """Per landing class (rows), for every satellite: distance to its nearest allowed gateway,
+    which gateway (-1: none) and the next hop towards it; plus the lasers used."""
+
+    dist_m: np.ndarray
+    gateway: np.ndarray
+    next_hop: np.ndarray
+    lasers: object
+
+
+def gateway_trees(
+    sat_pos_m: np.ndarray,
+    isl_pairs: np.ndarray,
+    isl_max_length_m,
+    gw_pos_m: np.ndarray,
+    gw_up: np.ndarray,
+    classes: list[np.ndarray],
+    *,
+    gateway_min_elevation_deg: float = 25.0,
+) -> GatewayTrees:
+    """One time step's :func:`nearest_gateway_tree` for every landing class."""
+    n = len(sat_pos_m)
+    lasers = usable_isls(sat_pos_m, isl_pairs, isl_max_length_m)
+    rows, cols, w = lasers.edges
+    gwl = ground_links(gw_pos_m, gw_up, sat_pos_m, min_elevation_deg=gateway_min_elevation_deg)
+    trees = [nearest_gateway_tree(n, rows, cols, w, gwl, ids) for ids in classes]
+    return GatewayTrees(
+        np.stack([t[0] for t in trees]).reshape(len(classes), n),
+        np.stack([t[1] for t in trees]).reshape(len(classes), n),
+        np.stack([t[2] for t in trees]).reshape(len(classes), n),
+        lasers,
+    )
 
 
 def evaluate(
@@ -269,20 +299,21 @@ def evaluate(
     rtt = np.full((n_t, n_term), np.nan, dtype=np.float32)
     gateway = np.full((n_t, n_term), -1, dtype=np.int32)
     visible = np.zeros(n_term, dtype=np.int64)
-    n = net.num_sats
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     step = 0
     for ts, pos_chunk in orbits.iter_ecef_m(net.start, t_s):
         for k in range(len(ts)):
             pos = pos_chunk[k]
-            rows, cols, w = usable_isls(pos, net.isl_pairs, net.isl_max_length_m).edges
-            gwl = ground_links(
-                gw_pos, gw_up, pos, min_elevation_deg=policy.spec.gateways.min_elevation_deg
+            trees = gateway_trees(
+                pos,
+                net.isl_pairs,
+                net.isl_max_length_m,
+                gw_pos,
+                gw_up,
+                classes,
+                gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
             )
-            dist = np.empty((len(classes), n))
-            via = np.empty((len(classes), n), dtype=np.int64)
-            for c, ids in enumerate(classes):
-                dist[c], via[c] = _class_distances(n, rows, cols, w, gwl, ids)
+            dist, via = trees.dist_m, trees.gateway
             if len(active):
                 tl = ground_links(
                     term_pos[active],

@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from .capacity import CapacityModel, incidence_from_pairs
 from .errors import InputError
 from .ground import geodetic_to_ecef_m, local_up
-from .links import best_per_group, ground_links, usable_isls
+from .links import best_per_group, ground_links
 from .routing import RoutingState
 
 LINK_KIND_ORDER = ("downlink", "uplink", "isl", "feeder", "gateway", "beam")
@@ -195,18 +195,21 @@ def subscriber_step(
     cell_allowed: np.ndarray | None = None,
 ) -> StepFlows:
     """Route every cell to a gateway (see module docs) and build its flow's links."""
-    from .service import nearest_gateway_tree
+    from .service import gateway_trees
 
     n = len(sat_pos_m)
     n_gw = len(gw_pos_m)
-    lasers = usable_isls(sat_pos_m, isl_pairs, isl_max_length_m)
-    pairs = lasers.pairs
-    rows, cols, ww = lasers.edges
-    gwl = ground_links(gw_pos_m, gw_up, sat_pos_m, min_elevation_deg=gateway_min_elevation_deg)
-    trees = [nearest_gateway_tree(n, rows, cols, ww, gwl, ids) for ids in classes]
-    dist = np.stack([t[0] for t in trees])
-    via = np.stack([t[1] for t in trees])
-    nxt = np.stack([t[2] for t in trees])
+    trees = gateway_trees(
+        sat_pos_m,
+        isl_pairs,
+        isl_max_length_m,
+        gw_pos_m,
+        gw_up,
+        classes,
+        gateway_min_elevation_deg=gateway_min_elevation_deg,
+    )
+    pairs = trees.lasers.pairs
+    dist, via, nxt = trees.dist_m, trees.gateway, trees.next_hop
     c_pos = geodetic_to_ecef_m(cells.latitude_deg, cells.longitude_deg, 0.0)
     c_up = local_up(cells.latitude_deg, cells.longitude_deg)
     active = np.arange(len(cells)) if cell_allowed is None else np.flatnonzero(cell_allowed)
