@@ -186,6 +186,7 @@ def _load_plugins() -> None:
         ("leosim.policy_cli", "policy"),
         ("leosim.coverage_cli", "coverage"),
         ("leosim.capacity_cli", "capacity"),
+        ("leosim.catalogue_cli", "catalogue"),
     ):
         try:
             module = __import__(mod, fromlist=["app"])
