@@ -105,6 +105,9 @@ class WalkerShell:
     walker_f: int = 0
     raan_offset_deg: float = 0.0
     raan_spread_deg: float = 360.0
+    mean_anomaly_offset_deg: float = 0.0
+    """Mean anomaly (deg) of slot 0 of plane 0 at the epoch: for a near-circular orbit with
+    ``arg_perigee_deg = 0`` its argument of latitude (places a fitted shell where a real one is)."""
     min_elevation_deg: float | None = None
     """Minimum elevation for ground links to this shell (None: use the scenario's)."""
     check_filing: bool = True
@@ -147,6 +150,9 @@ class WalkerShell:
             )
         if self.phasing not in _PHASINGS:
             raise bad("phasing", f"must be one of {_PHASINGS}, got {self.phasing!r}")
+        for key in ("raan_offset_deg", "mean_anomaly_offset_deg"):
+            if not math.isfinite(getattr(self, key)):
+                raise bad(key, f"must be a finite angle in degrees, got {getattr(self, key)}")
         if not 0.0 < self.raan_spread_deg <= 360.0:
             raise bad("raan_spread_deg", f"must be in (0, 360], got {self.raan_spread_deg}")
         if self.min_elevation_deg is not None and not 0.0 <= self.min_elevation_deg < 90.0:
@@ -183,6 +189,8 @@ class WalkerShell:
             mean_anomaly = mean_anomaly + np.where(plane % 2 == 1, 360.0 / (2 * s), 0.0)
         else:
             mean_anomaly = mean_anomaly + plane * self.walker_f * 360.0 / (p * s)
+        if self.mean_anomaly_offset_deg:
+            mean_anomaly = mean_anomaly + self.mean_anomaly_offset_deg
         return {
             "raan_deg": raan,
             "mean_anomaly_deg": mean_anomaly % 360.0,
@@ -396,6 +404,22 @@ def jd_to_datetime(jd: float) -> datetime:
 #  Kuiper: FCC authorisation of 2020-07-30 (FCC 20-102), 3,236 sats.
 #  Telesat Lightspeed (polar part): Telesat's 2020 FCC filing as used by Hypatia (27 x 13).
 #  OneWeb phase 1: 36 x 55 at 1200 km, 87.9 deg (FCC 2020 filing; Hypatia uses 1200 km).
+#  starlink-2026-05: Walker approximation of the 10 shells leosim.catalogue infers from the public
+#  TLE catalogue of 2026-05-12 (9,546 satellites; data/starlink_2026_05_shells.json, written by
+#  tools/make_starlink_preset.py; see data/README.md).  Its default epoch is its own.
+
+
+def _data_preset(filename: str) -> tuple[tuple[WalkerShell, ...], datetime]:
+    """Walker shells and epoch of a preset stored as parameters in ``leosim/data``."""
+    import json
+    from importlib import resources
+
+    doc = json.loads(resources.files("leosim.data").joinpath(filename).read_text("utf-8"))
+    shells = tuple(WalkerShell(**{k: v for k, v in d.items() if k != "fit"}) for d in doc["shells"])
+    return shells, datetime.fromisoformat(doc["epoch_utc"]).astimezone(UTC)
+
+
+_STARLINK_2026_05 = _data_preset("starlink_2026_05_shells.json")
 _PRESETS: dict[str, tuple[WalkerShell, ...]] = {
     "starlink-550-hypatia": (
         WalkerShell(
@@ -424,7 +448,10 @@ _PRESETS: dict[str, tuple[WalkerShell, ...]] = {
     "kuiper-630": (WalkerShell("Kuiper-630", 34, 34, 51.9, altitude_km=630.0),),
     "telesat-1015": (WalkerShell("Telesat-1015", 27, 13, 98.98, altitude_km=1015.0),),
     "oneweb": (WalkerShell("OneWeb-1200", 36, 55, 87.9, altitude_km=1200.0),),
+    "starlink-2026-05": _STARLINK_2026_05[0],
 }
+_PRESET_EPOCHS: dict[str, datetime] = {"starlink-2026-05": _STARLINK_2026_05[1]}
+"""Presets whose default epoch is not :data:`HYPATIA_EPOCH` (those fitted to a real catalogue)."""
 
 
 def preset_names() -> list[str]:
@@ -446,6 +473,14 @@ def preset_shells(name: str) -> tuple[WalkerShell, ...]:
         ) from None
 
 
-def preset(name: str, *, epoch: datetime = HYPATIA_EPOCH) -> Constellation:
-    """A built-in constellation (see :func:`preset_names`)."""
-    return from_walker_shells(preset_shells(name), name=name, epoch=epoch)
+def preset_epoch(name: str) -> datetime:
+    """Default epoch of a preset: its catalogue's for fitted presets, else :data:`HYPATIA_EPOCH`."""
+    preset_shells(name)  # unknown names raise InputError
+    return _PRESET_EPOCHS.get(name, HYPATIA_EPOCH)
+
+
+def preset(name: str, *, epoch: datetime | None = None) -> Constellation:
+    """A built-in constellation (see :func:`preset_names`), at ``epoch`` or its own
+    (:func:`preset_epoch`)."""
+    shells = preset_shells(name)
+    return from_walker_shells(shells, name=name, epoch=epoch or preset_epoch(name))

@@ -112,11 +112,56 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
         )
     parts, offset = [], 0
     for sh in constellation.walker_shells:
-        parts.append(
-            plus_grid_isls(sh.num_planes, sh.sats_per_plane, isl_shift=isl_shift, offset=offset)
-        )
+        if sh.phasing == "walker":
+            wraps = sh.raan_spread_deg == 360.0
+            parts.append(
+                walker_grid_isls(
+                    sh.num_planes,
+                    sh.sats_per_plane,
+                    sh.walker_f,
+                    isl_shift=isl_shift,
+                    wraps=wraps,
+                    offset=offset,
+                )
+            )
+        else:
+            parts.append(
+                plus_grid_isls(sh.num_planes, sh.sats_per_plane, isl_shift=isl_shift, offset=offset)
+            )
         offset += sh.num_sats
     return np.concatenate(parts).astype(np.int64)
+
+
+def walker_grid_isls(
+    num_planes: int,
+    sats_per_plane: int,
+    walker_f: int,
+    *,
+    isl_shift: int = 0,
+    wraps: bool = True,
+    offset: int = 0,
+) -> np.ndarray:
+    """+Grid ISLs of a Walker-delta shell T/P/F (``walker_f`` = F), numbered ``offset + o*S + n``.
+
+    Plane ``o + 1`` leads plane ``o`` by ``F / P`` of a slot, so the cross-plane partner of
+    ``(o, n)`` is the nearest slot, ``(o + 1, n + isl_shift - round(F / P))``; across the seam
+    (plane P-1 to plane 0) the lead is ``F / P - F`` slots, so the seam partner is ``F`` slots
+    further on.  Every cross link then spans the same phase.  ``wraps=False`` (planes spanning
+    less than 360 deg of RAAN) leaves the seam unlinked.  F = 0 gives :func:`plus_grid_isls`.
+    """
+    p, s = num_planes, sats_per_plane
+    o = np.repeat(np.arange(p), s)
+    n = np.tile(np.arange(s), p)
+    sid = o * s + n
+    intra = np.stack([sid, o * s + (n + 1) % s], axis=1)
+    lead = isl_shift - math.floor(walker_f / p + 0.5) + np.where(o == p - 1, walker_f, 0)
+    inter = np.stack([sid, ((o + 1) % p) * s + (n + lead) % s], axis=1)
+    if not wraps:
+        inter = inter[o < p - 1]
+    pairs = np.concatenate([intra, inter])
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    return pairs + offset
 
 
 def isl_lengths_m(positions_m: np.ndarray, isl_pairs: np.ndarray) -> np.ndarray:
