@@ -364,20 +364,24 @@ def from_tle(
     gravity: str = "WGS72",
     epoch: datetime | None = None,
 ) -> Constellation:
-    """A constellation from a TLE file, without structure (shell/plane/slot all -1).
+    """A constellation from a TLE or OMM file, without structure (shell/plane/slot all -1).
 
-    ``epoch`` defaults to the latest TLE epoch in the file.  For +Grid ISLs on a real catalogue
-    infer the structure with :mod:`leosim.catalogue`.
+    ``epoch`` defaults to the median element epoch of the file, so one stale or far-future
+    element set cannot move the run; satellites more than 30 days from that median get an
+    :class:`~leosim.tle.EpochOutlierWarning`.  For +Grid ISLs on a real catalogue infer the
+    structure with :mod:`leosim.catalogue`.
     """
+    from .tle import median_epoch_jd
+
     cat = (
         path_or_catalogue
         if isinstance(path_or_catalogue, TLECatalogue)
         else read_tle(path_or_catalogue, gravity=gravity)
     )
     n = len(cat)
+    median_jd = median_epoch_jd(cat, stacklevel=3)
     if epoch is None:
-        jd = max(s.jdsatepoch + s.jdsatepochF for s in cat.satrecs)
-        epoch = jd_to_datetime(jd)
+        epoch = jd_to_datetime(median_jd)
     return Constellation(
         name=name or Path(cat.source).stem,
         names=list(cat.names),

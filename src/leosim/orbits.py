@@ -81,16 +81,19 @@ class Orbits:
     :class:`sgp4.api.SatrecArray`, which runs the C++ SGP4 without Python loops.
     """
 
-    def __init__(self, satrecs: Sequence, *, dut1_s: float = 0.0) -> None:
+    def __init__(
+        self, satrecs: Sequence, *, dut1_s: float = 0.0, names: Sequence[str] | None = None
+    ) -> None:
         if len(satrecs) == 0:
             raise InputError("no satellites to propagate")
         self.satrecs = list(satrecs)
         self._array = SatrecArray(self.satrecs)
         self.dut1_s = float(dut1_s)
+        self.names = None if names is None else list(names)
 
     @classmethod
     def from_constellation(cls, constellation, *, dut1_s: float = 0.0) -> Orbits:
-        return cls(constellation.satrecs, dut1_s=dut1_s)
+        return cls(constellation.satrecs, dut1_s=dut1_s, names=constellation.names)
 
     @property
     def num_sats(self) -> int:
@@ -123,9 +126,13 @@ class Orbits:
 
         ``t_s`` are seconds after ``start`` (UTC).  Satellites SGP4 cannot propagate at a time
         (decayed orbits: error 6) get NaN positions there, with a :class:`PropagationWarning`.
+        A NaN position *without* an SGP4 error code (elements SGP4 accepts but cannot use, e.g.
+        a negative mean motion or a NaN drag term) is an :class:`InputError` naming the
+        satellite.
         """
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         r_km, _, err = self.teme_km(start, t_s)
+        self._check_finite(r_km, err, t_s)
         d = self.dut1_s if dut1_s is None else dut1_s
         jd, fr = self._jd(start, t_s + np.asarray(d, dtype=np.float64))
         pos = teme_to_ecef(r_km, gmst82_rad(jd, fr))
@@ -144,6 +151,24 @@ class Orbits:
                     stacklevel=2,
                 )
         return pos
+
+    def _check_finite(self, r_km: np.ndarray, err: np.ndarray, t_s: np.ndarray) -> None:
+        """Raise for positions that are NaN though SGP4 reported no error."""
+        silent = ~np.isfinite(r_km).all(axis=2) & (err == 0)
+        if not silent.any():
+            return
+        steps, sats = np.nonzero(silent)
+        i, k = int(sats[0]), int(steps[0])
+        sat = self.satrecs[i]
+        who = f"satellite {i}" + (f" {self.names[i][:40]!r}" if self.names else "")
+        n_sats = len(np.unique(sats))
+        more = f" (and {n_sats - 1} more satellites)" if n_sats > 1 else ""
+        raise InputError(
+            f"{who} (catalogue number {sat.satnum}): SGP4 gives a NaN position at "
+            f"t = {t_s[k]:g} s without an error code{more}; its elements are invalid (mean "
+            f"motion {sat.no_kozai * 1440 / _TAU:g} rev/day, eccentricity {sat.ecco:g}, "
+            f"B* {sat.bstar:g})"
+        )
 
     def iter_ecef_m(
         self,
