@@ -183,3 +183,50 @@ def test_best_per_group_by_hand():
     assert g.tolist() == [0, 5] and best.tolist() == [1.0, 7.0] and idx.tolist() == [1, 5]
     g, best, idx = best_per_group(np.array([1, 1]), np.array([np.inf, np.inf]))
     assert len(g) == len(best) == len(idx) == 0
+
+
+@pytest.mark.parametrize("mode", ["isls", "bent-pipe"])
+def test_router_steps_equal_scipy_reference(mode):
+    """Warm-started steps (numba) against one-off scipy steps: the same distances to the bit,
+    and next hops that differ only where the alternative gives exactly the same length."""
+    from leosim.routing import Router
+
+    c = from_walker_shells([WalkerShell("s", 12, 10, 53.0, altitude_km=550.0)])
+    gs = builtin_stations("cities-top-100").subset(range(0, 100, 3))
+    t_s = np.arange(0.0, 30.0, 1.0)
+    pos = Orbits.from_constellation(c).ecef_m(c.epoch, t_s)
+    isl = constellation_isls(c)
+    gs_pos, up = gs.ecef_m(), gs.up()
+    kw = dict(min_elevation_deg=10.0, max_isl_length_m=max_isl_length_m(550e3), mode=mode)
+    router = Router(gs_pos, up, isl, sssp="numba", **kw)
+    partial = Router(gs_pos, up, isl, sssp="numba", destinations=[3, 0, 7], **kw)
+    n, g = c.num_sats, len(gs)
+    warm = 0
+    for k, t in enumerate(t_s):
+        st = router.step(pos[k], t_s=float(t))
+        warm += router.stats["warm"]
+        ref = route_step(pos[k], gs_pos, up, isl, sssp="scipy", **kw)
+        assert st.next_hop.dtype == np.int32
+        assert np.array_equal(st.dist_m, ref.dist_m)
+        all_pos = np.vstack([pos[k], gs_pos])
+        for d, v in zip(*np.nonzero(st.next_hop != ref.next_hop), strict=True):
+            h = st.next_hop[d, v]
+            assert h >= 0
+            rest = 0.0 if h == n + d else st.dist_m[d, h]
+            assert np.linalg.norm(all_pos[v] - all_pos[h]) + rest == pytest.approx(
+                st.dist_m[d, v], rel=1e-12
+            )
+        sub = partial.step(pos[k], t_s=float(t))
+        assert np.array_equal(sub.dist_m[[0, 3, 7]], ref.dist_m[[0, 3, 7]])
+        assert sub.path(5, 3) == st.path(5, 3)
+        assert np.all(np.isinf(sub.dist_m[1])) and np.all(sub.next_hop[1] == -1)
+    assert warm >= (len(t_s) - 1) * g * 0.9  # the steps after the first were warm-started
+    assert len(st.gsl) > 0 and np.isfinite(st.dist_m).mean() > 0.5
+
+
+def test_repeated_isl_pair_is_an_input_error():
+    from leosim.errors import InputError
+
+    gs, up, sats = _line_world()
+    with pytest.raises(InputError, match=r"\[0, 1\] is listed more than once"):
+        route_step(sats, gs, up, np.array([[0, 1], [1, 0]]), min_elevation_deg=30.0)

@@ -14,7 +14,10 @@ For every destination station we run one Dijkstra on the *reversed* graph, in wh
 has edges only towards the satellites it sees.  Shortest paths that end at that station then
 cannot pass through another station, and the predecessor of each node in the Dijkstra tree is
 its next hop towards the destination: the full forwarding state, at the cost of the distances.
-All stations are done in one call of :func:`scipy.sparse.csgraph.dijkstra`.
+The trees come from the numba kernels of :mod:`leosim.sssp` (a bucket Dijkstra, and from one
+step to the next a warm start from the previous trees: :class:`Router`), or from
+:func:`scipy.sparse.csgraph.dijkstra`, the reference, with ``sssp="scipy"`` or
+``LEOSIM_SSSP=scipy``.  Both give the same distances to the bit.
 
 >>> import numpy as np
 >>> from leosim.routing import route_step
@@ -28,12 +31,14 @@ All stations are done in one call of :func:`scipy.sparse.csgraph.dijkstra`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from . import sssp as _sssp
 from .constants import SPEED_OF_LIGHT_M_S
 from .errors import InputError
 from .links import GroundLinks, ground_links, usable_isls
@@ -122,6 +127,210 @@ class RoutingState:
         return (fwd + rev) / SPEED_OF_LIGHT_M_S * 1e3
 
 
+SSSP_BACKENDS = ("numba", "scipy")
+SSSP_ENV = "LEOSIM_SSSP"
+"""Environment variable choosing the shortest-path backend (``numba`` or ``scipy``)."""
+
+WARM_MAX_GAP_S = 10.0
+"""Longest time between two steps for which :class:`Router` starts from the previous trees."""
+
+
+def sssp_backend(name: str | None = None) -> str:
+    """The shortest-path backend: ``name``, else ``$LEOSIM_SSSP``, else ``"numba"`` (``"scipy"``
+    when numba is not installed).  scipy's Dijkstra is the reference the numba kernels are
+    tested against."""
+    source = "sssp"
+    if name is None:
+        name = os.environ.get(SSSP_ENV) or None
+        source = f"environment variable {SSSP_ENV}"
+    if name is None:
+        return "numba" if _sssp.HAVE_NUMBA else "scipy"
+    if name not in SSSP_BACKENDS:
+        raise InputError(f"{source}: expected one of {SSSP_BACKENDS}, got {name!r}")
+    if name == "numba" and not _sssp.HAVE_NUMBA:
+        raise InputError(f"{source}: 'numba' is not installed; use 'scipy'")
+    return name
+
+
+class Router:
+    """Routing state step after step, each step starting from the previous step's trees.
+
+    Holds what stays fixed (stations, lasers, limits, mode, destinations) and the last
+    step's forwarding state; :meth:`step` takes the satellites' positions at the next
+    instant.  With the numba backend consecutive steps are warm-started
+    (:mod:`leosim.sssp`): the result is the same as a cold :func:`route_step` (distances to
+    the bit, next hops but for exactly equal-length candidates).  A step more than
+    ``warm_max_gap_s`` after the previous one, or after a step whose warm starts mostly
+    failed, starts cold.  ``stats`` counts the last step's cold, warm and aborted trees.
+    """
+
+    def __init__(
+        self,
+        gs_pos_m: np.ndarray,
+        gs_up: np.ndarray,
+        isl_pairs: np.ndarray,
+        *,
+        max_range_m: float | np.ndarray = np.inf,
+        min_elevation_deg: float | np.ndarray = 0.0,
+        max_isl_length_m: float | np.ndarray = np.inf,
+        mode: str = "isls",
+        destinations: np.ndarray | None = None,
+        sssp: str | None = None,
+        warm_max_gap_s: float = WARM_MAX_GAP_S,
+    ):
+        if mode not in MODES:
+            raise InputError(
+                f"unknown routing mode {mode!r}; expected one of {MODES}", key="routing.mode"
+            )
+        self.gs_pos_m, self.gs_up = gs_pos_m, gs_up
+        self.isl_pairs = _check_isl_pairs(isl_pairs)
+        self.max_range_m, self.min_elevation_deg = max_range_m, min_elevation_deg
+        self.max_isl_length_m = max_isl_length_m
+        self.mode, self.backend = mode, sssp_backend(sssp)
+        self.warm_max_gap_s = float(warm_max_gap_s)
+        g = len(gs_pos_m)
+        self.computed = None
+        if destinations is None:
+            self.dst = np.arange(g)
+        else:
+            self.dst = np.unique(np.asarray(destinations, dtype=np.int64))
+            if len(self.dst) and (self.dst[0] < 0 or self.dst[-1] >= g):
+                raise InputError(f"destinations must be station gids in 0..{g - 1}")
+            self.computed = np.zeros(g, dtype=bool)
+            self.computed[self.dst] = True
+        self._ids: np.ndarray | None = None
+        self._inv = self._pred = None
+        self._prev_t: float | None = None
+        self._have_prev = False
+        self._skip_warm = 0
+        self._backoff = 1
+        self.stats = {"cold": 0, "warm": 0, "aborted": 0}
+
+    def step(
+        self, sat_pos_m: np.ndarray, *, t_s: float | None = None, gsl: GroundLinks | None = None
+    ) -> RoutingState:
+        """Routing state with the satellites at ``sat_pos_m`` (``(N, 3)`` ECEF metres) at time
+        ``t_s`` (seconds; ``None``: the step follows the previous one closely)."""
+        n, g = len(sat_pos_m), len(self.gs_pos_m)
+        if len(self.isl_pairs) and int(self.isl_pairs.max()) >= n:
+            raise InputError(f"ISL pairs name satellite {int(self.isl_pairs.max())} of {n}")
+        if gsl is None:
+            gsl = ground_links(
+                self.gs_pos_m,
+                self.gs_up,
+                sat_pos_m,
+                max_range_m=self.max_range_m,
+                min_elevation_deg=self.min_elevation_deg,
+            )
+        lasers = usable_isls(sat_pos_m, self.isl_pairs, self.max_isl_length_m)
+        rows, cols, w = _reversed_graph_edges(lasers, gsl, n, self.mode)
+        dst, partial = self.dst, self.computed is not None
+        dist = np.full((g, n + g), np.inf) if partial else np.empty((g, n + g))
+        next_hop = np.full((g, n + g), -1, dtype=np.int32) if partial else None
+        if self.backend == "scipy":
+            graph = csr_matrix((w, (rows, cols)), shape=(n + g, n + g))
+            d_part, p_part = dijkstra(
+                graph, directed=True, indices=n + dst, return_predecessors=True
+            )
+            p_part[p_part < 0] = -1
+            if partial:
+                dist[dst], next_hop[dst] = d_part, p_part
+            else:
+                dist, next_hop = d_part, p_part.astype(np.int32, copy=False)
+            if self.mode == "isls" and g > 0:
+                _uplink_choice(dist, next_hop, gsl, n, g, dst)
+            self.stats = {"cold": len(dst), "warm": 0, "aborted": 0}
+        else:
+            if next_hop is None:
+                next_hop = np.empty((g, n + g), dtype=np.int32)
+            ids, inv, new_pred, old = self._buffers(n, g, t_s)
+            graph = _sssp.csr_graph(n + g, inv[rows], inv[cols], w)
+            _, _, st = _sssp.shortest_path_trees(
+                graph,
+                n + dst,
+                pred_out=new_pred,
+                rows=dst,
+                old_pred=old,
+                relabel=(ids, dist, next_hop),
+            )
+            self._count(st[:, 0], old is not None)
+            if self.mode == "isls" and g > 0:
+                _sssp.best_uplinks(dist, next_hop, dst, n, gsl.gs, gsl.sat, gsl.range_m)
+            self._prev_t = t_s
+        return RoutingState(
+            n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, self.computed
+        )
+
+    def _buffers(self, n: int, g: int, t_s: float | None):
+        """Internal numbering (satellites in :func:`leosim.sssp.locality_order`, then the
+        stations), its inverse, the predecessor rows to fill and the previous step's rows
+        when this step may start from them (else None)."""
+        if self._ids is None or len(self._ids) != n + g:
+            order = _sssp.locality_order(n, self.isl_pairs)
+            self._ids = np.concatenate([order, n + np.arange(g)]).astype(np.int32)
+            self._inv = np.argsort(self._ids).astype(np.int64)
+            self._pred = [np.empty((g, n + g), dtype=np.int32) for _ in range(2)]
+            self._prev_t, self._have_prev = None, False
+        self._pred.reverse()
+        new, old = self._pred
+        warm = self._have_prev
+        t_prev = self._prev_t
+        if warm and t_s is not None and t_prev is not None:
+            warm = abs(t_s - t_prev) <= self.warm_max_gap_s
+        if warm and self._skip_warm > 0:
+            self._skip_warm -= 1
+            warm = False
+        self._have_prev = True
+        return self._ids, self._inv, new, (old if warm else None)
+
+    def _count(self, outcome: np.ndarray, tried: bool) -> None:
+        counts = np.bincount(outcome, minlength=3)
+        self.stats = {"cold": int(counts[0]), "warm": int(counts[1]), "aborted": int(counts[2])}
+        if tried and counts[2] * 2 > len(outcome):
+            # Most warm starts failed (large changes between steps): back off, doubling.
+            self._skip_warm, self._backoff = self._backoff, min(2 * self._backoff, 64)
+        elif tried:
+            self._backoff = 1
+
+
+def _check_isl_pairs(isl_pairs: np.ndarray) -> np.ndarray:
+    """ISL pairs as ``(k, 2)`` int64; each undirected pair at most once, no satellite linked
+    to itself (a sparse matrix would add up a repeated pair's lengths)."""
+    p = np.asarray(isl_pairs, dtype=np.int64).reshape(-1, 2)
+    if len(p) == 0:
+        return p
+    if p.min() < 0:
+        raise InputError(f"ISL pairs must be satellite ids >= 0, got {int(p.min())}")
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    if np.any(lo == hi):
+        raise InputError(f"ISL pair {p[np.argmax(lo == hi)].tolist()} links a satellite to itself")
+    key = np.sort(lo * (int(hi.max()) + 1) + hi)
+    dup = np.flatnonzero(key[1:] == key[:-1])
+    if len(dup):
+        k = int(key[dup[0]])
+        a, b = divmod(k, int(hi.max()) + 1)
+        raise InputError(f"ISL pair [{a}, {b}] is listed more than once")
+    return p
+
+
+def _reversed_graph_edges(lasers, gsl: GroundLinks, n: int, mode: str):
+    """``(rows, cols, length_m)`` of the graph Dijkstra runs on: lasers both ways, and in
+    ``isls`` mode station -> satellite only, so that no path can pass through a station."""
+    rows, cols, w = lasers.edges
+    gs_nodes = n + gsl.gs
+    if mode == "isls":
+        return (
+            np.concatenate([rows, gs_nodes]),
+            np.concatenate([cols, gsl.sat]),
+            np.concatenate([w, gsl.range_m]),
+        )
+    return (
+        np.concatenate([rows, gs_nodes, gsl.sat]),
+        np.concatenate([cols, gsl.sat, gs_nodes]),
+        np.concatenate([w, gsl.range_m, gsl.range_m]),
+    )
+
+
 def route_step(
     sat_pos_m: np.ndarray,
     gs_pos_m: np.ndarray,
@@ -134,62 +343,30 @@ def route_step(
     mode: str = "isls",
     gsl: GroundLinks | None = None,
     destinations: np.ndarray | None = None,
+    sssp: str | None = None,
 ) -> RoutingState:
-    """Shortest-delay routing state at one instant.
+    """Shortest-delay routing state at one instant (one-off; :class:`Router` for many steps).
 
     ``isl_pairs`` must be unique undirected pairs (as :func:`leosim.links.plus_grid_isls`
-    returns): scipy sums duplicate entries when it builds the sparse graph, which would
-    silently double a link's length.  ISLs longer than ``max_isl_length_m`` are dropped and
-    counted in ``RoutingState.dropped_isls``.
+    returns); a repeated pair is an :class:`~leosim.errors.InputError`.  ISLs longer than
+    ``max_isl_length_m`` are dropped and counted in ``RoutingState.dropped_isls``.
 
     ``destinations`` (station gids) limits the work to the stations that paths must reach:
     one Dijkstra each.  By default all stations get state (the full forwarding state).
+    ``sssp`` picks the shortest-path backend (see :func:`sssp_backend`).
     """
-    if mode not in MODES:
-        raise InputError(
-            f"unknown routing mode {mode!r}; expected one of {MODES}", key="routing.mode"
-        )
-    n, g = len(sat_pos_m), len(gs_pos_m)
-    if gsl is None:
-        gsl = ground_links(
-            gs_pos_m, gs_up, sat_pos_m, max_range_m=max_range_m, min_elevation_deg=min_elevation_deg
-        )
-    lasers = usable_isls(sat_pos_m, isl_pairs, max_isl_length_m)
-    rows, cols, w = lasers.edges
-    gs_nodes = n + gsl.gs
-    if mode == "isls":
-        # Reversed graph: station -> satellite only, so no path can pass through a station.
-        rows = np.concatenate([rows, gs_nodes])
-        cols = np.concatenate([cols, gsl.sat])
-        w = np.concatenate([w, gsl.range_m])
-    else:
-        rows = np.concatenate([rows, gs_nodes, gsl.sat])
-        cols = np.concatenate([cols, gsl.sat, gs_nodes])
-        w = np.concatenate([w, gsl.range_m, gsl.range_m])
-    graph = csr_matrix((w, (rows, cols)), shape=(n + g, n + g))
-    computed = None
-    if destinations is None:
-        dst = np.arange(g)
-    else:
-        dst = np.unique(np.asarray(destinations, dtype=np.int64))
-        if len(dst) and (dst[0] < 0 or dst[-1] >= g):
-            raise InputError(f"destinations must be station gids in 0..{g - 1}")
-        computed = np.zeros(g, dtype=bool)
-        computed[dst] = True
-    d_part, p_part = dijkstra(graph, directed=True, indices=n + dst, return_predecessors=True)
-    if computed is None:
-        dist, next_hop = d_part, p_part.astype(np.int64, copy=False)
-    else:
-        dist = np.full((g, n + g), np.inf)
-        next_hop = np.full((g, n + g), -1, dtype=np.int64)
-        dist[dst] = d_part
-        next_hop[dst] = p_part
-    next_hop[next_hop < 0] = -1
-    if mode == "isls" and g > 0:
-        _uplink_choice(dist, next_hop, gsl, n, g, dst)
-    return RoutingState(
-        n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, computed
+    router = Router(
+        gs_pos_m,
+        gs_up,
+        isl_pairs,
+        max_range_m=max_range_m,
+        min_elevation_deg=min_elevation_deg,
+        max_isl_length_m=max_isl_length_m,
+        mode=mode,
+        destinations=destinations,
+        sssp=sssp,
     )
+    return router.step(sat_pos_m, gsl=gsl)
 
 
 def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.ndarray) -> None:

@@ -45,7 +45,7 @@ from .errors import InputError
 from .ground import GroundStations, builtin_stations, read_stations_csv
 from .links import cone_slant_range_m, constellation_isls, max_isl_length_m
 from .orbits import Orbits, drop_unpropagatable
-from .routing import RoutingState, route_step
+from .routing import Router, RoutingState
 from .scenario import Scenario, default_start
 
 DEFAULT_MIN_ELEVATION_DEG = 25.0
@@ -291,22 +291,19 @@ def iter_states(
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     gs_pos = net.stations.ecef_m(net.ellipsoid)
     up = net.stations.up()
+    router = Router(
+        gs_pos,
+        up,
+        net.isl_pairs,
+        max_range_m=net.gsl_max_range_m,
+        min_elevation_deg=net.gsl_min_elevation_deg,
+        max_isl_length_m=net.isl_max_length_m,
+        mode=net.mode,
+        destinations=destinations,
+    )
     for ts, pos in orbits.iter_ecef_m(net.start, t_s, max_chunk_bytes=max_chunk_bytes):
         for k in range(len(ts)):
-            yield (
-                float(ts[k]),
-                route_step(
-                    pos[k],
-                    gs_pos,
-                    up,
-                    net.isl_pairs,
-                    max_range_m=net.gsl_max_range_m,
-                    min_elevation_deg=net.gsl_min_elevation_deg,
-                    max_isl_length_m=net.isl_max_length_m,
-                    mode=net.mode,
-                    destinations=destinations,
-                ),
-            )
+            yield float(ts[k]), router.step(pos[k], t_s=float(ts[k]))
 
 
 ROUTE_COLUMNS = (

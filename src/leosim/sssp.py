@@ -1,0 +1,624 @@
+"""Shortest-path trees for routing: numba kernels, with scipy's Dijkstra as the reference.
+
+:func:`shortest_path_trees` computes, for each source node, the distance of every node and its
+predecessor in a shortest-path tree of a directed graph with non-negative edge lengths
+(metres in leosim).  Two kernels, run in parallel over the sources with numba's threads:
+
+cold
+    A bucket Dijkstra (Dial's algorithm with buckets of width ``delta``; Dinitz 1978, Dial
+    1969).  With ``delta`` no wider than the shortest edge, every node in the lowest
+    non-empty bucket is final, so a bucket is emptied in any order and no heap is needed.  A
+    node relaxed into the bucket being emptied is processed again, which keeps the result
+    exact for any width (Δ-stepping, Meyer & Sanders 2003): near-zero edges only cost time,
+    and ``delta`` is floored so that at most :data:`MAX_BUCKETS` buckets are in use (should
+    that make the bucket entries overflow, the tree is redone with a binary heap).
+warm
+    From the previous step's trees: the lengths along each old tree are re-evaluated with the
+    new edge lengths (an old tree edge that no longer exists cuts its subtree off), one pass
+    over every node's in-edges finds the labels a better edge improves, and a binary-heap
+    Dijkstra from those fixes up the labels that change.  When the fix-up grows past
+    ``max_fixup`` pops the tree is redone cold.
+
+Both are exact.  A label is always the length of a real path summed from the source in path
+order, as scipy sums it, labels only decrease, and at the end no edge improves any label;
+since floating-point addition of a non-negative length is monotone, the labels are then the
+minimum over paths of those sums: the same bits as :func:`scipy.sparse.csgraph.dijkstra`.
+Predecessors satisfy ``dist[pred[v]] + w(pred[v], v) == dist[v]`` exactly; they may differ
+from scipy's only where two candidates give exactly equal lengths.  A predecessor is only
+replaced on a strict improvement, so the predecessor graph is always a tree.
+
+Compiled code is cached on disk (numba's ``cache=True``): next to this file, or, in a
+read-only install, in numba's user cache or a temporary folder (see :func:`cache_dir`).
+``NUMBA_CACHE_DIR`` overrides both.
+
+>>> import numpy as np
+>>> g = csr_graph(3, np.array([0, 1, 0]), np.array([1, 2, 2]), np.array([1.0, 1.0, 3.0]))
+>>> dist, pred, _ = shortest_path_trees(g, np.array([0]))
+>>> dist[0].tolist(), pred[0].tolist()
+([0.0, 1.0, 2.0], [-1, 0, 1])
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MAX_BUCKETS = 4096
+"""Most buckets a cold tree uses: ``delta`` is at least the longest edge / this."""
+
+# Outcome of each tree in the statistics that shortest_path_trees returns.
+COLD, WARM, WARM_ABORTED = 0, 1, 2
+
+
+def cache_dir(
+    package_dir: Path,
+    env: dict[str, str] | os._Environ = os.environ,
+    user_cache: Path | None = None,
+    writable=None,
+) -> Path | None:
+    """Where numba should cache compiled kernels: ``None`` for numba's own choice.
+
+    numba writes next to the source file when it can and otherwise in its user cache; when
+    neither is writable (a read-only install under a read-only home) it fails, so a folder
+    in the temporary directory is used instead.  ``NUMBA_CACHE_DIR`` always wins.
+    ``writable(path)`` tells whether a folder can be written to (default: ``os.access``).
+    """
+    if env.get("NUMBA_CACHE_DIR"):
+        return None
+    writable = writable or _writable
+    pycache = package_dir / "__pycache__"
+    if writable(pycache if pycache.exists() else package_dir):
+        return None
+    if user_cache is None:
+        base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        user_cache = Path(base) / "numba"
+    probe = user_cache
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if writable(probe):
+        return None
+    return Path(tempfile.gettempdir()) / f"leosim-numba-cache-{_uid()}"
+
+
+def _writable(path: Path) -> bool:
+    return path.is_dir() and os.access(path, os.W_OK | os.X_OK)
+
+
+def _uid() -> str:
+    getuid = getattr(os, "getuid", None)
+    return str(getuid()) if getuid else "user"
+
+
+try:
+    import numba
+    from numba import njit, prange
+except ImportError:  # pragma: no cover - numba is a dependency; routing falls back to scipy
+    numba = None
+    HAVE_NUMBA = False
+else:
+    HAVE_NUMBA = True
+    _dir = cache_dir(Path(__file__).resolve().parent)
+    if _dir is not None:
+        numba.config.CACHE_DIR = str(_dir)
+    if not os.environ.get("NUMBA_THREADING_LAYER"):
+        # GNU OpenMP (numba's usual choice here) hangs in forked worker processes.
+        numba.config.THREADING_LAYER = "forksafe"
+
+
+@dataclass(frozen=True)
+class CSRGraph:
+    """A directed graph as out- and in-adjacency (CSR), lengths in metres.
+
+    ``out_ptr[v]:out_ptr[v + 1]`` index the edges leaving ``v`` in ``out_dst``/``out_w``;
+    ``in_ptr``/``in_src``/``in_w`` the edges entering it.
+    """
+
+    num_nodes: int
+    out_ptr: np.ndarray
+    out_dst: np.ndarray
+    out_w: np.ndarray
+    in_ptr: np.ndarray
+    in_src: np.ndarray
+    in_w: np.ndarray
+
+    @property
+    def num_edges(self) -> int:
+        return len(self.out_w)
+
+
+def csr_graph(num_nodes: int, rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> CSRGraph:
+    """The graph of edges ``rows[i] -> cols[i]`` of length ``w[i]`` (finite, >= 0).
+
+    Parallel edges are kept (the shortest one counts), unlike a scipy sparse matrix, which
+    would add them up.
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.int32)
+    cols = np.ascontiguousarray(cols, dtype=np.int32)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not (len(rows) == len(cols) == len(w)):
+        raise ValueError("rows, cols and w must have the same length")
+    if len(w) and not (np.all(np.isfinite(w)) and w.min() >= 0.0):
+        raise ValueError("edge lengths must be finite and >= 0")
+    if len(w) and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= num_nodes):
+        raise ValueError(f"edge endpoints must be node ids in 0..{num_nodes - 1}")
+    out_ptr, out_dst, out_w = _csr(num_nodes, rows, cols, w)
+    in_ptr, in_src, in_w = _csr(num_nodes, cols, rows, w)
+    return CSRGraph(num_nodes, out_ptr, out_dst, out_w, in_ptr, in_src, in_w)
+
+
+def _csr_numpy(num_nodes, key, other, w):
+    order = np.argsort(key, kind="stable")
+    ptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=num_nodes), out=ptr[1:])
+    return ptr, other[order], w[order]
+
+
+def bucket_width_m(w: np.ndarray) -> tuple[float, int]:
+    """``(delta, num_buckets)`` for the cold kernel: the shortest edge, floored at the longest
+    edge / :data:`MAX_BUCKETS` (and 1 m when every edge has length 0), and enough circular
+    buckets (a power of two) that a relaxation never wraps around onto the bucket being
+    emptied."""
+    if len(w) == 0:
+        return 1.0, 3
+    w_max = float(w.max())
+    # A hair under the shortest edge, so rounding never drops a relaxed label into the
+    # bucket being emptied.
+    delta = max(float(w.min()) * (1.0 - 2.0**-20), w_max / MAX_BUCKETS)
+    if not delta > 0.0:
+        delta = 1.0
+    return delta, 1 << (int(w_max / delta) + 3).bit_length()
+
+
+def shortest_path_trees(
+    graph: CSRGraph,
+    sources: np.ndarray,
+    *,
+    dist_out: np.ndarray | None = None,
+    pred_out: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    old_pred: np.ndarray | None = None,
+    relabel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    max_fixup: int | None = None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Distances (metres) and predecessors from each of ``sources`` to every node.
+
+    Returns ``(dist, pred, stats)``: ``dist[i, v]`` (inf when unreachable) and ``pred[i, v]``
+    (int32, -1 at the source and when unreachable) for ``i`` over ``sources``, or written into
+    rows ``rows[i]`` of ``dist_out``/``pred_out`` when given.  ``old_pred`` (the layout of
+    ``pred_out``) warm-starts every tree from the previous step's predecessors; any content
+    is safe there (a broken or cyclic tree only costs time).  ``stats[i]`` is ``(outcome,
+    fix-up pops)`` with outcome :data:`COLD`, :data:`WARM` or :data:`WARM_ABORTED` (warm start
+    tried, then redone cold).
+
+    ``relabel = (ids, dist_ext, pred_ext)`` also writes each tree in another numbering, node
+    ``v`` as ``ids[v]`` (predecessors renumbered too), into row ``rows[i]`` of ``dist_ext`` and
+    ``pred_ext``; ``dist_out`` may then be omitted (the distances are not kept twice).  The
+    kernels run fastest when neighbouring nodes have nearby ids (see :func:`locality_order`).
+    """
+    if not HAVE_NUMBA:  # pragma: no cover
+        raise RuntimeError("numba is not installed; use the scipy shortest-path backend")
+    n = graph.num_nodes
+    sources = np.ascontiguousarray(sources, dtype=np.int64)
+    if len(sources) and (sources.min() < 0 or sources.max() >= n):
+        raise ValueError(f"sources must be node ids in 0..{n - 1}")
+    k = len(sources)
+    if pred_out is None:
+        pred_out = np.empty((k, n), dtype=np.int32)
+        rows = np.arange(k)
+        if relabel is None:
+            dist_out = np.empty((k, n))
+    rows = np.ascontiguousarray(rows if rows is not None else np.arange(k), dtype=np.int64)
+    keep_dist = dist_out is not None
+    if not keep_dist and relabel is None:
+        raise ValueError("dist_out is needed unless relabel is given")
+    if pred_out.shape[1] != n or pred_out.dtype != np.int32:
+        raise ValueError("pred_out must be (rows, num_nodes) int32")
+    if keep_dist and dist_out.shape != pred_out.shape:
+        raise ValueError("dist_out must have the shape of pred_out")
+    if len(rows) != k or (k and (rows.min() < 0 or rows.max() >= len(pred_out))):
+        raise ValueError("rows must give one row of pred_out per source")
+    warm = old_pred is not None
+    if not warm:
+        old_pred = np.empty((1, n), dtype=np.int32)
+    elif old_pred.shape != pred_out.shape or old_pred.dtype != np.int32:
+        raise ValueError("old_pred must have the shape of pred_out and dtype int32")
+    if relabel is None:
+        ids = np.empty(0, dtype=np.int32)
+        dist_ext, pred_ext = np.empty((1, 0)), np.empty((1, 0), dtype=np.int32)
+    else:
+        ids, dist_ext, pred_ext = relabel
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        if len(ids) != n or dist_ext.shape != pred_ext.shape or pred_ext.dtype != np.int32:
+            raise ValueError("relabel must be (ids of every node, dist rows, int32 pred rows)")
+    if not keep_dist:
+        dist_out = np.empty((1, n))
+    delta, nb = bucket_width_m(graph.out_w)
+    limit = max(1, n // 8) if max_fixup is None else int(max_fixup)
+    stats = np.zeros((k, 2), dtype=np.int64)
+    threads = numba.get_num_threads()
+    chunks = min(k, 4 * threads) if threads > 1 else min(k, 1)
+    g = graph
+    _trees(
+        (g.out_ptr, g.out_dst, g.out_w),
+        (g.in_ptr, g.in_src, g.in_w),
+        sources,
+        rows,
+        dist_out,
+        keep_dist,
+        pred_out,
+        old_pred,
+        warm,
+        ids,
+        dist_ext,
+        pred_ext,
+        1.0 / delta,
+        nb,
+        limit,
+        chunks,
+        stats,
+    )
+    return (dist_out if keep_dist else None), pred_out, stats
+
+
+def locality_order(num_nodes: int, pairs: np.ndarray) -> np.ndarray:
+    """A numbering of ``num_nodes`` nodes that puts the ends of ``pairs`` (undirected links)
+    close together: reverse Cuthill–McKee (George & Liu 1981) over the links.
+
+    Returns ``order``: the node at position ``i`` is ``order[i]``.  A real catalogue lists its
+    satellites by launch, so laser neighbours are thousands of ids apart; in this order the
+    kernels' memory accesses stay within a few cache lines.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if num_nodes == 0:
+        return np.empty(0, dtype=np.int64)
+    m = coo_matrix(
+        (
+            np.ones(2 * len(pairs)),
+            (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]),
+        ),
+        shape=(num_nodes, num_nodes),
+    ).tocsr()
+    return np.asarray(reverse_cuthill_mckee(m, symmetric_mode=True), dtype=np.int64)
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _csr(num_nodes, key, other, w):  # pragma: no cover - compiled
+        """Counting sort of edges by ``key``: (ptr, other, w), stable."""
+        ptr = np.zeros(num_nodes + 1, dtype=np.int64)
+        for i in range(len(key)):
+            ptr[key[i] + 1] += 1
+        for v in range(num_nodes):
+            ptr[v + 1] += ptr[v]
+        fill = ptr[:-1].copy()
+        o = np.empty(len(key), dtype=np.int32)
+        ww = np.empty(len(key), dtype=np.float64)
+        for i in range(len(key)):
+            j = fill[key[i]]
+            o[j] = other[i]
+            ww[j] = w[i]
+            fill[key[i]] = j + 1
+        return ptr, o, ww
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _heap_push(hk, hv, size, key, v):  # pragma: no cover - compiled
+        i = size
+        while i > 0:
+            parent = (i - 1) >> 1
+            if hk[parent] <= key:
+                break
+            hk[i] = hk[parent]
+            hv[i] = hv[parent]
+            i = parent
+        hk[i] = key
+        hv[i] = v
+        return size + 1
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _heap_pop(hk, hv, size):  # pragma: no cover - compiled
+        """Remove the root; returns the new size (the root was read before)."""
+        size -= 1
+        key, v = hk[size], hv[size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= size:
+                break
+            if c + 1 < size and hk[c + 1] < hk[c]:
+                c += 1
+            if hk[c] >= key:
+                break
+            hk[i] = hk[c]
+            hv[i] = hv[c]
+            i = c
+        if size > 0:
+            hk[i] = key
+            hv[i] = v
+        return size
+
+    @njit(cache=True, nogil=True)
+    def _cold(
+        ptr, dst, w, src, inv_delta, nb, dist, pred, head, ent_v, ent_d, ent_next
+    ):  # pragma: no cover
+        """Bucket Dijkstra from ``src`` into the rows ``dist``/``pred``; False when the entry
+        pool ran out (only possible with buckets wider than the shortest edge).
+
+        Buckets are singly linked lists of entries ``(node, label)``; an entry is stale once
+        the node's label has dropped below the entry's (lazy deletion), so a node is
+        processed once per label it is pushed with."""
+        dist[:] = np.inf
+        pred[:] = -1
+        head[:] = -1
+        mask = nb - 1
+        cap = len(ent_v)
+        dist[src] = 0.0
+        ent_v[0], ent_d[0], ent_next[0] = src, 0.0, -1
+        head[0] = 0
+        used = 1
+        live = 1
+        cur = 0
+        while live > 0:
+            b = cur & mask
+            while head[b] >= 0:
+                e = head[b]
+                head[b] = -1
+                while e >= 0:
+                    v, dv, e_next = ent_v[e], ent_d[e], ent_next[e]
+                    live -= 1
+                    e = e_next
+                    if dv != dist[v]:
+                        continue
+                    for k in range(ptr[v], ptr[v + 1]):
+                        u = dst[k]
+                        nd = dv + w[k]
+                        if nd < dist[u]:
+                            if used == cap:
+                                return False
+                            dist[u] = nd
+                            pred[u] = v
+                            bu = np.int64(nd * inv_delta) & mask
+                            ent_v[used], ent_d[used], ent_next[used] = u, nd, head[bu]
+                            head[bu] = used
+                            used += 1
+                            live += 1
+            cur += 1
+        return True
+
+    @njit(cache=True, nogil=True)
+    def _heap_dijkstra(ptr, dst, w, src, dist, pred, hk, hv):  # pragma: no cover - compiled
+        """Binary-heap Dijkstra (lazy deletion; at most one push per edge plus the source)."""
+        dist[:] = np.inf
+        pred[:] = -1
+        dist[src] = 0.0
+        hk[0], hv[0] = 0.0, src
+        size = 1
+        while size > 0:
+            key, v = hk[0], hv[0]
+            size = _heap_pop(hk, hv, size)
+            if key != dist[v]:
+                continue
+            for k in range(ptr[v], ptr[v + 1]):
+                u = dst[k]
+                nd = key + w[k]
+                if nd < dist[u]:
+                    dist[u] = nd
+                    pred[u] = v
+                    size = _heap_push(hk, hv, size, nd, u)
+
+    @njit(cache=True, nogil=True)
+    def _reevaluate(in_ptr, in_src, in_w, src, old, dist, pred, mark, stack):  # pragma: no cover
+        """Lengths along the old tree ``old`` with the new edge lengths.
+
+        A node whose old predecessor edge is gone (or whose old tree is broken or cyclic)
+        gets inf; every finite label is the length of a path of the new graph."""
+        n = len(dist)
+        mark[:] = 0
+        dist[src] = 0.0
+        pred[src] = -1
+        mark[src] = 2
+        for v in range(n):
+            if mark[v] == 2:
+                continue
+            top = 0
+            x = v
+            while mark[x] == 0:
+                mark[x] = 1
+                stack[top] = x
+                top += 1
+                p = old[x]
+                if p < 0 or p >= n:
+                    break
+                x = p
+            while top > 0:
+                top -= 1
+                y = stack[top]
+                p = old[y]
+                d = np.inf
+                q = -1
+                if p >= 0 and p < n and mark[p] == 2 and dist[p] < np.inf:
+                    for k in range(in_ptr[y], in_ptr[y + 1]):
+                        if in_src[k] == p:
+                            d = dist[p] + in_w[k]
+                            q = p
+                            break
+                dist[y] = d
+                pred[y] = q
+                mark[y] = 2
+
+    @njit(cache=True, nogil=True)
+    def _warm(g_out, g_in, src, old, dist, pred, mark, stack, hk, hv, limit):  # pragma: no cover
+        """Warm start; returns the fix-up pops, or -1 when it grew past ``limit``."""
+        out_ptr, out_dst, out_w = g_out
+        in_ptr, in_src, in_w = g_in
+        n = len(dist)
+        _reevaluate(in_ptr, in_src, in_w, src, old, dist, pred, mark, stack)
+        cap = len(hk)
+        size = 0
+        for v in range(n):
+            if v == src:
+                continue
+            best = dist[v]
+            bp = -1
+            for k in range(in_ptr[v], in_ptr[v + 1]):
+                nd = dist[in_src[k]] + in_w[k]
+                if nd < best:
+                    best = nd
+                    bp = in_src[k]
+            if bp >= 0:
+                if size >= cap:
+                    return -1
+                dist[v] = best
+                pred[v] = bp
+                size = _heap_push(hk, hv, size, best, v)
+        pops = 0
+        while size > 0:
+            key, v = hk[0], hv[0]
+            size = _heap_pop(hk, hv, size)
+            if key != dist[v]:
+                continue
+            pops += 1
+            if pops > limit:
+                return -1
+            for k in range(out_ptr[v], out_ptr[v + 1]):
+                u = out_dst[k]
+                nd = key + out_w[k]
+                if nd < dist[u]:
+                    if size >= cap:
+                        return -1
+                    dist[u] = nd
+                    pred[u] = v
+                    size = _heap_push(hk, hv, size, nd, u)
+        return pops
+
+    @njit(cache=True, parallel=True)
+    def _trees(
+        g_out,
+        g_in,
+        sources,
+        rows,
+        dist,
+        keep_dist,
+        pred,
+        old_pred,
+        warm,
+        ids,
+        dist_ext,
+        pred_ext,
+        inv_delta,
+        nb,
+        limit,
+        chunks,
+        stats,
+    ):  # pragma: no cover - compiled
+        out_ptr, out_dst, out_w = g_out
+        n = pred.shape[1]
+        k = len(sources)
+        cap = len(out_w) + n + 16
+        relabel = len(ids) > 0
+        for c in prange(chunks):
+            head = np.empty(nb, dtype=np.int32)
+            ent_v = np.empty(cap, dtype=np.int32)
+            ent_d = np.empty(cap, dtype=np.float64)
+            ent_next = np.empty(cap, dtype=np.int32)
+            mark = np.empty(n, dtype=np.int8)
+            stack = np.empty(n, dtype=np.int32)
+            hk = np.empty(cap, dtype=np.float64)
+            hv = np.empty(cap, dtype=np.int32)
+            scratch = np.empty(n, dtype=np.float64)
+            for i in range(c * k // chunks, (c + 1) * k // chunks):
+                r = rows[i]
+                d_row = dist[r] if keep_dist else scratch
+                p_row = pred[r]
+                done = False
+                if warm:
+                    pops = _warm(
+                        g_out, g_in, sources[i], old_pred[r], d_row, p_row, mark, stack, hk, hv,
+                        limit,
+                    )  # fmt: skip
+                    done = pops >= 0
+                    stats[i, 0] = 1 if done else 2
+                    stats[i, 1] = max(pops, 0)
+                if not done:
+                    ok = _cold(
+                        out_ptr, out_dst, out_w, sources[i], inv_delta, nb, d_row, p_row, head,
+                        ent_v, ent_d, ent_next,
+                    )  # fmt: skip
+                    if not ok:
+                        _heap_dijkstra(out_ptr, out_dst, out_w, sources[i], d_row, p_row, hk, hv)
+                if relabel:
+                    de = dist_ext[r]
+                    pe = pred_ext[r]
+                    for v in range(n):
+                        x = ids[v]
+                        de[x] = d_row[v]
+                        q = p_row[v]
+                        pe[x] = ids[q] if q >= 0 else -1
+
+    @njit(cache=True, parallel=True)
+    def _best_uplinks(dist, nh, rows, n, ptr, sat, rng):  # pragma: no cover - compiled
+        g = len(ptr) - 1
+        for i in prange(len(rows)):
+            d = rows[i]
+            for s in range(g):
+                best = np.inf
+                bs = -1
+                for k in range(ptr[s], ptr[s + 1]):
+                    v = rng[k] + dist[d, sat[k]]
+                    if v < best:
+                        best = v
+                        bs = sat[k]
+                if ptr[s + 1] > ptr[s]:
+                    dist[d, n + s] = best
+                    nh[d, n + s] = bs
+            dist[d, n + d] = 0.0
+            nh[d, n + d] = -1
+
+else:  # pragma: no cover
+    _csr = _csr_numpy
+
+
+def best_uplinks(
+    dist: np.ndarray,
+    next_hop: np.ndarray,
+    rows: np.ndarray,
+    num_sats: int,
+    gsl_gs: np.ndarray,
+    gsl_sat: np.ndarray,
+    gsl_range_m: np.ndarray,
+) -> None:
+    """Station rows of routing state in place: towards destination station ``d`` (each of
+    ``rows``), station ``s`` goes up to the satellite ``a`` minimising
+    ``range(s, a) + dist[d, a]`` over its links, ties to the first link (links sorted by
+    station, then satellite: the smaller satellite id, Hypatia's rule).  Station ``d`` itself
+    gets distance 0 and no next hop; a station without links keeps its row entries."""
+    g = dist.shape[1] - num_sats
+    ptr = np.zeros(g + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gsl_gs, minlength=g), out=ptr[1:])
+    _best_uplinks(
+        dist,
+        next_hop,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        num_sats,
+        ptr,
+        np.ascontiguousarray(gsl_sat, dtype=np.int64),
+        np.ascontiguousarray(gsl_range_m, dtype=np.float64),
+    )
+
+
+def warm_up() -> float:
+    """Compile (or load from the cache) every kernel on a tiny graph; returns seconds taken."""
+    t0 = time.perf_counter()
+    if HAVE_NUMBA:
+        g = csr_graph(3, np.array([0, 1]), np.array([1, 2]), np.array([1.0, 2.0]))
+        _, pred, _ = shortest_path_trees(g, np.array([0, 1]))
+        shortest_path_trees(g, np.array([0, 1]), old_pred=pred)
+    return time.perf_counter() - t0
