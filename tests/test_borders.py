@@ -84,7 +84,10 @@ def test_country_of_matches_brute_force(borders):
     for code in borders.codes:
         inside = shapely.contains_xy(borders.geometry(code), lon, lat)
         expected[inside & (expected == "")] = code
-    np.testing.assert_array_equal(borders.country_of(lat, lon), expected)
+    np.testing.assert_array_equal(borders.country_of(lat, lon, territorial_sea_km=0), expected)
+    # With the territorial sea, land points keep their code and only sea points may gain one.
+    with_sea = borders.country_of(lat, lon)
+    np.testing.assert_array_equal(with_sea[expected != ""], expected[expected != ""])
     assert 0.2 < np.mean(expected != "") < 0.35  # ~29 % of the Earth is land (with Antarctica)
 
 
@@ -99,7 +102,10 @@ def test_country_of_is_fast(borders):
 
 
 def test_codes_names_and_metadata(borders):
-    assert len(borders) == 241
+    # Natural Earth's 241, plus ISO territories split out of FRA and NOR (GUF, GLP, MTQ, MYT,
+    # REU, SJM), taken from the 1:10m disputed areas (GIB, UMI) and a stand-in (TUV).
+    assert len(borders) == 241 + 9
+    assert {"GUF", "GLP", "MTQ", "MYT", "REU", "SJM", "GIB", "UMI", "TUV"} <= set(borders.codes)
     assert {"FRA", "NOR", "KOS", "TWN", "CYN", "SOL", "PSX"} <= set(borders.codes)
     assert list(borders.codes) == sorted(borders.codes)
     assert borders.names["TWN"] == "Taiwan"
@@ -119,10 +125,11 @@ def test_validate_code_suggests_close_matches(borders):
         borders.validate_code("France")
     with pytest.raises(InputError, match=r"KOS \(Kosovo\)"):
         borders.validate_code("Kosovo")
-    # ISO codes that differ from ADM0_A3 point to the right code.
+    # ISO codes that differ from ADM0_A3 are mapped to it (tests/test_country_codes.py).
     for iso, adm0 in [("PSE", "PSX"), ("ESH", "SAH"), ("SSD", "SDS"), ("XKX", "KOS")]:
-        with pytest.raises(InputError, match=f"did you mean {adm0} "):
-            borders.validate_code(iso)
+        assert borders.validate_code(iso) == adm0
+    with pytest.raises(InputError, match=r"did you mean DEU \(Germany\)"):
+        borders.validate_code("GER")
     with pytest.raises(InputError) as exc:
         borders.validate_code("QQQ", source="policy.toml", line=3)
     assert str(exc.value).startswith("policy.toml:3: unknown country code 'QQQ'")
@@ -301,3 +308,114 @@ def test_docstring_examples():
     for module in (leosim.borders, leosim.regions, leosim.ground_segment):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# ------------------------------------------------------------------ territorial sea
+def _true_distances_km(lat: float, lon: float, borders: Borders) -> dict[str, float]:
+    """Distance (km) from a point to each nearby country's polygon, computed independently:
+    shapely's exact point-polygon distance in a pyproj azimuthal equidistant projection centred
+    on the point (distances from the centre are true geodesic distances on WGS84)."""
+    pyproj = pytest.importorskip("pyproj")
+    aeqd = pyproj.Proj(proj="aeqd", lat_0=lat, lon_0=lon, datum="WGS84")
+    dlon = 1.5 / np.cos(np.radians(lat))
+    box = shapely.box(lon - dlon, lat - 1.0, lon + dlon, lat + 1.0)
+    out = {}
+    for code in borders.codes:
+        g = borders.geometry(code)
+        if not g.intersects(box):
+            continue
+        local = shapely.transform(
+            shapely.segmentize(g.intersection(box), 0.01),
+            lambda xy: np.column_stack(aeqd(xy[:, 0], xy[:, 1])),
+        )
+        out[code] = local.distance(shapely.Point(0, 0)) / 1000.0
+    return out
+
+
+def test_sevastopol_is_in_crimea_and_russia_de_facto(borders):
+    from leosim.regions import Regions
+
+    regions = Regions.default()
+    lat, lon = 44.6167, 33.5254  # Sevastopol's city coordinates, 270 m off the 1:10m coast
+    assert bool(regions.contains("crimea", lat, lon))
+    assert not bool(regions.contains("crimea", lat, lon, territorial_sea_km=0))
+    assert borders.country_of(lat, lon).item() == "RUS"  # de-facto borders (module docstring)
+    assert regions.get("crimea").claimed_by == ("UKR",)
+
+
+# (place, coast point, seaward bearing deg, coastal country): open coasts facing one country.
+COASTS = [
+    ("off Nazare, Portugal", 39.60, -9.08, 270.0, "PRT"),
+    ("off Antofagasta, Chile", -23.65, -70.41, 270.0, "CHL"),
+    ("off Perth, Australia", -31.95, 115.75, 270.0, "AUS"),
+    ("off Landes, France", 44.0, -1.33, 270.0, "FRA"),
+    ("off Cayenne, French Guiana", 4.95, -52.3, 30.0, "GUF"),
+]
+
+
+@pytest.mark.parametrize(
+    ("place", "lat", "lon", "bearing", "code"), COASTS, ids=[c[0] for c in COASTS]
+)
+def test_territorial_sea_10_km_in_30_km_out(borders, place, lat, lon, bearing, code):
+    pyproj = pytest.importorskip("pyproj")
+    geod = pyproj.Geod(ellps="WGS84")
+    for step_km, inside in [(10.0, True), (30.0, False)]:
+        # Walk seaward until the true distance to the coast is step_km.
+        for along in np.arange(0.0, 80.0, 0.25):
+            lon1, lat1, _ = geod.fwd(lon, lat, bearing, (along + step_km) * 1000.0)
+            d = _true_distances_km(lat1, lon1, borders)
+            if min(d.values()) >= step_km - 0.5:
+                break
+        nearest = min(d, key=d.get)
+        assert nearest == code and d[code] == pytest.approx(step_km, abs=0.6)
+        assert borders.country_of(lat1, lon1).item() == (code if inside else ""), (place, d)
+        assert borders.country_of(lat1, lon1, territorial_sea_km=0).item() == ""
+        assert bool(borders.contains(code, lat1, lon1, territorial_sea_km=22.224)) is inside
+        assert not borders.contains(code, lat1, lon1)
+
+
+def test_territorial_sea_matches_independent_distances(borders):
+    # Random sea points near coasts: the country whose polygon is nearest (independent AEQD
+    # distance) if within 12 nm, else none.  Points within 0.6 km of the 22.224 km limit, or
+    # nearly equidistant from two countries, are skipped (vertex spacing, sphere vs WGS84).
+    rng = np.random.default_rng(7)
+    n = 4000
+    lat = np.degrees(np.arcsin(rng.uniform(-0.9, 0.9, n)))
+    lon = rng.uniform(-180, 180, n)
+    land = borders.country_of(lat, lon, territorial_sea_km=0)
+    near = (land == "") & (borders.country_of(lat, lon, territorial_sea_km=60.0) != "")
+    checked = 0
+    for la, lo in zip(lat[near][:60], lon[near][:60], strict=True):
+        d = _true_distances_km(la, lo, borders)
+        ranked = sorted(d.items(), key=lambda kv: kv[1])
+        best, dist = ranked[0]
+        if abs(dist - 22.224) < 0.6 or (len(ranked) > 1 and ranked[1][1] - dist < 1.0):
+            continue
+        checked += 1
+        assert borders.country_of(la, lo).item() == (best if dist < 22.224 else ""), (la, lo, d)
+    assert checked >= 30
+
+
+def test_policy_zone_buffer_km_widens_polygons_and_regions(borders):
+    from leosim.policy import parse_policy
+
+    # A 1 deg square on the equator at sea; 10 km buffer.  Along the equator, a point dlon deg
+    # east of the edge x = 1 is dlon * pi/180 * R km away (a meridian is a great circle).
+    square = [[0.0, -0.5], [1.0, -0.5], [1.0, 0.5], [0.0, 0.5], [0.0, -0.5]]
+    pol = parse_policy(
+        {"exclusion_zones": [
+            {"name": "sq", "polygon": square, "buffer_km": 10.0},
+            {"name": "crimea+50", "region": "crimea", "buffer_km": 50.0},
+        ]}
+    )  # fmt: skip
+    sq, crimea = pol.zones
+    dlon = np.array([0.05, 9.5, 10.5, 30.0]) / KM_PER_DEG
+    inside = sq.contains(np.zeros(4), 1.0 + dlon, borders)
+    assert inside.tolist() == [True, True, False, False]
+    # Crimea + 50 km reaches Kherson's Henichesk (~25 km from the isthmus) but not Kherson city.
+    assert crimea.contains(np.array([46.17]), np.array([34.80]), borders).tolist() == [True]
+    assert crimea.contains(np.array([46.64]), np.array([32.61]), borders).tolist() == [False]
+    with pytest.raises(InputError, match="buffer_km"):
+        parse_policy(
+            {"exclusion_zones": [{"name": "p", "point": [0, 0], "radius_km": 5, "buffer_km": 1}]}
+        )

@@ -64,12 +64,16 @@ def test_builtin_gateways_counts_match_the_data_readme():
 def test_builtin_gateway_countries_match_the_borders():
     gw = builtin_gateways(None, include_ttc=True)
     assert set(gw.status.tolist()) <= set(GATEWAY_STATUSES)
-    found = Borders.default().country_of(gw.latitude_deg, gw.longitude_deg)
+    found = Borders.default().country_of(gw.latitude_deg, gw.longitude_deg, territorial_sea_km=0)
     # The README: 15 coastal gateways fall just outside the 50m coastline and got the nearest
     # country; every other one is inside the polygon of its country.
     differs = found != gw.country
     assert differs.sum() == 15
     assert set(found[differs].tolist()) == {""}
+    # With the 12 nm territorial sea they are all in the waters of the country listed.
+    np.testing.assert_array_equal(
+        Borders.default().country_of(gw.latitude_deg, gw.longitude_deg), gw.country
+    )
 
 
 def test_builtin_pops():

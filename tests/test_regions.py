@@ -71,7 +71,7 @@ PLACES = [
     ("Katzrin", 32.99, 35.69, "ISR", {"golan_heights"}),
     ("Itanagar", 27.08, 93.61, "IND", {"arunachal_pradesh"}),
     ("Ceuta, drawn inside MAR at 1:50m", 35.889, -5.32, "MAR", {"ceuta"}),
-    ("Gibraltar, absent at 1:50m", 36.14, -5.35, "", {"gibraltar"}),
+    ("Gibraltar, from the 1:10m disputed area", 36.14, -5.35, "GIB", {"gibraltar"}),
     ("Paris", 48.857, 2.352, "FRA", set()),
     ("Taipei", 25.033, 121.565, "TWN", set()),
     ("Tbilisi", 41.72, 44.79, "GEO", set()),

@@ -28,12 +28,23 @@ This module gives each such area a stable snake_case key.  Sources:
   ``palestinian_territories`` (Gaza, West Bank).
 
 The 1:50m countries also lack some small territories: Ceuta and Melilla fall inside MAR's
-polygon and Gibraltar is sea (``""``); the regions ``ceuta``, ``melilla`` and ``gibraltar``
-cover them.  The 1:10m regions' edges differ from the 1:50m country borders by up to a km or two, so a point
+polygon (the regions ``ceuta`` and ``melilla`` cover them); Gibraltar's polygon (GIB) is this
+1:10m region, as the 1:50m file has none.  The 1:10m regions' edges differ from the 1:50m country borders by up to a km or two, so a point
 within that distance of a region's edge may be in the region but ``country_of`` a neighbour.
 Natural Earth's notes predate the events of 2020-2023 (Nagorno-Karabakh's 2023 reintegration
 into Azerbaijan, the Russian occupation lines in Ukraine after 2022): treat ``administered_by``
 as Natural Earth's statement, not current fact.
+
+Territorial sea: a region includes its 12 nm territorial sea
+(:data:`~leosim.borders.TERRITORIAL_SEA_KM`, UNCLOS art. 3): a point outside the region's polygon
+is in the region when it is at sea and the region's coast is both within 12 nm and the nearest
+coast (the equidistance line between facing coasts, e.g. in the Kerch Strait).  "At sea" uses the
+1:50m countries, except that the 1:50m polygon a region is drawn in (its host, RUS for Crimea)
+is ignored within :data:`COAST_TOLERANCE_KM` of the region, where the 1:10m and 1:50m coastlines
+disagree: Sevastopol's city point, 270 m off the 1:10m coast but 2.6 km inside the 1:50m one, is
+in ``crimea``.  Regions taken from country polygons (``kosovo``...) use
+:meth:`~leosim.borders.Borders.country_of` itself.  Pass ``territorial_sea_km=0`` for the polygon
+alone.  :func:`within_km` tests an outward buffer of any geometry (policy zones' ``buffer_km``).
 
 Units: degrees in, booleans out.
 
@@ -43,6 +54,8 @@ Units: degrees in, booleans out.
 True
 >>> r.get("crimea").administered_by, r.get("crimea").claimed_by
 (('RUS',), ('UKR',))
+>>> bool(r.contains("crimea", 44.6167, 33.5254))  # Sevastopol, in the water by 1:10m
+True
 """
 
 from __future__ import annotations
@@ -58,12 +71,34 @@ from pathlib import Path
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+from scipy.spatial import cKDTree
 from shapely.geometry import shape
 
-from .borders import Borders, as_lat_lon, data_path
+from .borders import (
+    BORDER_VERTEX_SPACING_KM,
+    EARTH_MEAN_RADIUS_KM,
+    TERRITORIAL_SEA_KM,
+    Borders,
+    _densify_segments,
+    as_lat_lon,
+    data_path,
+    unit_vectors,
+)
 from .errors import InputError
 
-__all__ = ["DEFAULT_REGIONS_FILE", "POINT_OF_VIEW", "Region", "Regions"]
+__all__ = [
+    "COAST_TOLERANCE_KM",
+    "DEFAULT_REGIONS_FILE",
+    "POINT_OF_VIEW",
+    "Region",
+    "Regions",
+    "within_km",
+]
+
+COAST_TOLERANCE_KM = 4.0
+"""Within this distance of a region, its host's 1:50m land does not count as land for the
+region's territorial sea (the 1:10m and 1:50m coastlines differ by up to a few km), km."""
+_KM_PER_DEG = np.pi / 180.0 * EARTH_MEAN_RADIUS_KM
 
 POINT_OF_VIEW = "de-facto (Natural Earth)"
 """The point of view of the default borders; see the module docstring."""
@@ -100,6 +135,8 @@ class Region:
     ``administered_by`` / ``claimed_by`` are ADM0_A3 codes (possibly empty: Natural Earth says
     e.g. "Self admin." for Abkhazia, whose administration has no code of its own, or "None").
     ``parts`` lists the keys a group region is made of (empty for a simple region).
+    ``adm0`` is the borders code of a region taken from a country polygon; ``borders`` (set by
+    :class:`Regions`) gives the territorial sea (see the module docstring).
     """
 
     key: str
@@ -111,11 +148,137 @@ class Region:
     note: str = ""
     self_administered: bool = False
     parts: tuple[str, ...] = ()
+    adm0: str = ""
+    borders: Borders | None = field(default=None, repr=False, compare=False)
+    _waters: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def contains(self, latitude_deg: ArrayLike, longitude_deg: ArrayLike) -> NDArray[np.bool_]:
-        """True where the point is inside (or on the edge of) the region."""
+    def contains(
+        self,
+        latitude_deg: ArrayLike,
+        longitude_deg: ArrayLike,
+        *,
+        territorial_sea_km: float = TERRITORIAL_SEA_KM,
+    ) -> NDArray[np.bool_]:
+        """True where the point is inside (or on the edge of) the region or in its territorial
+        sea (``territorial_sea_km``, default 12 nm; 0 or no ``borders``: the polygon alone)."""
         lat, lon = as_lat_lon(latitude_deg, longitude_deg)
-        return shapely.intersects_xy(self.geometry, lon, lat)
+        inside = shapely.intersects_xy(self.geometry, lon, lat)
+        if self.borders is None or territorial_sea_km <= 0 or inside.all():
+            return inside
+        if self.adm0:
+            return inside | (
+                self.borders.country_of(lat, lon, territorial_sea_km=territorial_sea_km)
+                == self.adm0
+            )
+        out = np.flatnonzero(~inside.ravel())
+        la, lo = lat.ravel()[out], lon.ravel()[out]
+        waters = self._sea_test(territorial_sea_km)
+        if waters is not None:
+            flat = inside.ravel()
+            flat[out] = waters(la, lo)
+            inside = flat.reshape(inside.shape)
+        return inside
+
+    def _sea_test(self, km: float):
+        """A function (lat, lon) -> bool for points outside the polygon; None if no sea."""
+        if km not in self._waters:
+            self._waters[km] = _territorial_sea(self.geometry, self.borders, km)
+        return self._waters[km]
+
+
+def _edge_tree(geometry: shapely.Geometry) -> cKDTree | None:
+    """KD-tree of a geometry's edges densified to BORDER_VERTEX_SPACING_KM (unit vectors)."""
+    rings = shapely.get_rings(shapely.get_parts(geometry))
+    coords, ring = shapely.get_coordinates(rings, return_index=True)
+    same = ring[1:] == ring[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    if len(a) == 0:
+        return None
+    pts = _densify_segments(a[:, 0], a[:, 1], b[:, 0], b[:, 1], BORDER_VERTEX_SPACING_KM)
+    return cKDTree(unit_vectors(pts[:, 1], pts[:, 0]), leafsize=64)
+
+
+def _distance_km(tree: cKDTree | None, lat, lon, max_km: float) -> NDArray[np.float64]:
+    """Great-circle km to the nearest vertex of ``tree`` (inf beyond ``max_km``)."""
+    if tree is None or len(lat) == 0:
+        return np.full(len(lat), np.inf)
+    bound = 2.0 * np.sin(min(max_km / EARTH_MEAN_RADIUS_KM, np.pi) / 2.0) * (1 + 1e-9)
+    chord, _ = tree.query(unit_vectors(lat, lon), k=1, distance_upper_bound=bound)
+    with np.errstate(invalid="ignore"):
+        km = 2.0 * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0)) * EARTH_MEAN_RADIUS_KM
+    km[~np.isfinite(chord)] = np.inf
+    return km
+
+
+def _reach(geometry: shapely.Geometry, km: float) -> shapely.Geometry:
+    """A lon/lat box containing every point within ``km`` of ``geometry`` (generous)."""
+    lon0, lat0, lon1, lat1 = geometry.bounds
+    dlat = km / _KM_PER_DEG * 1.05
+    lat_max = min(89.0, max(abs(lat0), abs(lat1)) + dlat)
+    dlon = min(180.0, dlat / np.cos(np.radians(lat_max)))
+    return shapely.box(lon0 - dlon, max(-90.0, lat0 - dlat), lon1 + dlon, min(90.0, lat1 + dlat))
+
+
+def within_km(
+    geometry: shapely.Geometry, latitude_deg: ArrayLike, longitude_deg: ArrayLike, km: float
+) -> NDArray[np.bool_]:
+    """True where a point is inside ``geometry`` (lon/lat) or within ``km`` of its edge.
+
+    Great-circle distance on the mean sphere to the edge densified to 0.5 km
+    (:data:`~leosim.borders.BORDER_VERTEX_SPACING_KM`): the buffer may be up to 0.25 km
+    narrower than ``km``, never wider.  Used for outward buffers of policy zones.
+    """
+    lat, lon = as_lat_lon(latitude_deg, longitude_deg)
+    inside = shapely.intersects_xy(geometry, lon, lat)
+    if km <= 0:
+        return inside
+    near = ~inside & shapely.intersects_xy(_reach(geometry, km), lon, lat)
+    if near.any():
+        tree = _cached_edge_tree(geometry)
+        inside[near] = _distance_km(tree, lat[near], lon[near], km) <= km
+    return inside
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_edge_tree(geometry: shapely.Geometry) -> cKDTree | None:
+    return _edge_tree(geometry)
+
+
+def _territorial_sea(geometry: shapely.Geometry, borders: Borders, km: float):
+    """The territorial-sea test of a 1:10m region against the 1:50m land (module docstring)."""
+    reach = _reach(geometry, km)
+    tol_deg = COAST_TOLERANCE_KM / _KM_PER_DEG
+    _, lat0, _, lat1 = geometry.bounds
+    tol_box = tol_deg / max(np.cos(np.radians(max(abs(lat0), abs(lat1)))), 0.05)
+    near_region = geometry.buffer(tol_box)
+    point = geometry.representative_point()
+    host = set(borders.country_of(point.y, point.x, territorial_sea_km=0).ravel().tolist())
+    pieces = []
+    for code in borders.codes:
+        g = borders.geometry(code)
+        if not g.intersects(reach):
+            continue
+        piece = g.intersection(reach)
+        if code in host:
+            piece = piece.difference(near_region)
+        pieces.append(piece)
+    other = shapely.union_all(pieces).difference(geometry) if pieces else shapely.Polygon()
+    if shapely.union_all([other, geometry]).covers(reach):
+        return None  # landlocked: no sea within reach
+    shapely.prepare(other)
+    shapely.prepare(reach)
+    own_tree = _edge_tree(geometry)
+    other_tree = _edge_tree(other) if not other.is_empty else None
+
+    def test(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> NDArray[np.bool_]:
+        ok = shapely.intersects_xy(reach, lon, lat) & ~shapely.intersects_xy(other, lon, lat)
+        idx = np.flatnonzero(ok)
+        d_own = _distance_km(own_tree, lat[idx], lon[idx], km)
+        d_other = _distance_km(other_tree, lat[idx], lon[idx], km * 1.01 + 1.0)
+        ok[idx] = (d_own <= km) & (d_own <= d_other)
+        return ok
+
+    return test
 
 
 class Regions:
@@ -150,7 +313,7 @@ class Regions:
                 doc = json.load(f)
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read GeoJSON: {exc}", source=path) from None
-        regions = []
+        regions: list[Region] = []
         for i, feat in enumerate(doc.get("features", [])):
             p = feat.get("properties") or {}
             if not p.get("key"):
@@ -166,6 +329,7 @@ class Regions:
                     source=f"{_NE_10M} ({path.name}{brk})",
                     note=p.get("NOTE_BRK") or "",
                     self_administered=bool(p.get("self_administered")),
+                    borders=borders,
                 )
             )
         if borders is not None:
@@ -174,7 +338,7 @@ class Regions:
                     regions.append(
                         Region(key, name, borders.geometry(code), admin, claim,
                                source=f"{_NE_50M} polygon ADM0_A3={code}", note=note,
-                               self_administered=code in admin)
+                               self_administered=code in admin, adm0=code, borders=borders)
                     )  # fmt: skip
         by_key = {r.key: r for r in regions}
         for key, name, part_keys in _GROUPS:
@@ -190,6 +354,7 @@ class Regions:
                     claimed_by=tuple(sorted({c for r in parts for c in r.claimed_by})),
                     source="union of regions " + ", ".join(part_keys),
                     parts=tuple(part_keys),
+                    borders=borders,
                 )
             )
         return cls(regions)
@@ -222,10 +387,18 @@ class Regions:
         raise InputError(f"unknown region {key!r}{hint} ({len(self)} regions, see Regions.keys())")
 
     def contains(
-        self, key: str, latitude_deg: ArrayLike, longitude_deg: ArrayLike
+        self,
+        key: str,
+        latitude_deg: ArrayLike,
+        longitude_deg: ArrayLike,
+        *,
+        territorial_sea_km: float = TERRITORIAL_SEA_KM,
     ) -> NDArray[np.bool_]:
-        """True where the point is inside (or on the edge of) region ``key``."""
-        return self.get(key).contains(latitude_deg, longitude_deg)
+        """True where the point is inside (or on the edge of) region ``key`` or its territorial
+        sea (see :meth:`Region.contains`)."""
+        return self.get(key).contains(
+            latitude_deg, longitude_deg, territorial_sea_km=territorial_sea_km
+        )
 
     def regions_of(self, latitude_deg: float, longitude_deg: float) -> list[str]:
         """Keys of every region containing one point (groups and their parts both appear)."""
