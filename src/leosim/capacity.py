@@ -35,7 +35,6 @@ second.  Flow 0 is held to 2 Gbit/s by the second link, which leaves 8 Gbit/s fo
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import os
@@ -49,7 +48,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from .constants import EARTH_RADIUS_M
-from .errors import InputError, LeosimError
+from .errors import InputError, LeosimError, quote
 
 __all__ = [
     "DEMAND_LIMITED",
@@ -1101,61 +1100,43 @@ def read_flows_csv(path: str | Path) -> FlowTable:
 
     Other columns are ignored; blank lines are skipped.  A bad row raises
     :class:`InputError` naming the file, line and column (e.g. a negative or non-numeric
-    ``demand_mbps``, an empty ``src``, a missing field).
+    ``demand_mbps``, an empty ``src``, a missing field); so does a file with no flow.  The file
+    is read with :func:`leosim._io.read_text` (regular UTF-8 files only, byte-order mark allowed).
     """
+    from .ground_segment import read_csv_table
+
     path = Path(path)
-    required = ("src", "dst", "demand_mbps")
-    try:
-        fh = path.open(newline="", encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read flows file: {e.strerror}", source=path) from None
-    src: list[str] = []
-    dst: list[str] = []
-    dem: list[float] = []
-    with fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise InputError("empty file; expected a header src,dst,demand_mbps", source=path)
-        header = [h.strip() for h in header]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise InputError(
-                f"header lacks column(s) {', '.join(missing)}; got {', '.join(header)}",
-                source=path,
-                line=reader.line_num,
-                key=missing[0],
-            )
-        idx = [header.index(c) for c in required]
-        for row in reader:
-            line = reader.line_num
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != len(header):
-                raise InputError(
-                    f"has {len(row)} fields, expected {len(header)}", source=path, line=line
-                )
-            s, d, m = (row[i].strip() for i in idx)
-            for name, v in (("src", s), ("dst", d)):
-                if not v:
-                    raise InputError("is empty", source=path, line=line, key=name)
-            try:
-                mbps = float(m)
-            except ValueError:
-                raise InputError(
-                    f"is not a number: {m!r}", source=path, line=line, key="demand_mbps"
-                ) from None
-            if not math.isfinite(mbps) or mbps < 0:
-                raise InputError(
-                    f"must be a finite number >= 0, got {m!r}",
-                    source=path,
-                    line=line,
-                    key="demand_mbps",
-                )
-            src.append(s)
-            dst.append(d)
-            dem.append(mbps * MBPS)
-    return FlowTable(np.array(src, dtype=str), np.array(dst, dtype=str), np.array(dem))
+    t = read_csv_table(path, what="flows file")
+    missing = [c for c in ("src", "dst", "demand_mbps") if c not in t.header]
+    if missing:
+        raise InputError(
+            f"header lacks column(s) {', '.join(missing)}; got {quote(', '.join(t.header), 120)}",
+            source=path,
+            line=1,
+            key=missing[0],
+        )
+    src = t.strings("src", nonempty=True)
+    dst = t.strings("dst", nonempty=True)
+    dem = t.floats("demand_mbps", 0.0, 1e15)
+    if not len(src):
+        raise InputError("no flows: the file has a header but no rows", source=path, line=2)
+    return FlowTable(np.array(src, dtype=str), np.array(dst, dtype=str), dem * MBPS)
+
+
+def resolve_flow_stations(
+    names: np.ndarray, stations: Any, *, source: str | Path | None, key: str = "demand.flows"
+) -> np.ndarray:
+    """Station gids of flow endpoints given by gid (ASCII digits) or name; an unknown one is an
+    :class:`InputError` naming ``source``."""
+    out = np.empty(len(names), dtype=np.int64)
+    for i, x in enumerate(names):
+        s = str(x)
+        ref: int | str = int(s) if s.isascii() and s.isdigit() and len(s) <= 18 else s
+        try:
+            out[i] = stations.resolve(ref, key=key)
+        except InputError as exc:
+            raise InputError(exc.message, source=source, key=key) from None
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._cliutil import fail, out_console, step_progress
+from ._cliutil import fail, out_console, outputs_line, plural, step_progress
 from .errors import LeosimError
 
 
@@ -20,14 +20,18 @@ def capacity(
     policy: Annotated[
         Path | None, typer.Option("--policy", "-p", help="Policy TOML (gateways, landing rights).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("leosim-capacity"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (replaced as a whole).")
+    ] = Path("leosim-capacity"),
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    ] = False,
 ) -> None:
     """Servable subscribers per rate, flow allocation per country and the bottleneck links."""
     from .borders import Borders
     from .capacity import CapacityModel
     from .errors import InputError
-    from .outputs import OutputDir, write_table
+    from .outputs import OutputDir, check_output_dir, write_table
     from .policy import load_policy, parse_policy
     from .scenario import load_scenario
     from .simulate import build_network
@@ -35,6 +39,7 @@ def capacity(
 
     try:
         sc = load_scenario(scenario)
+        check_output_dir(out)
         model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
         d = sc.demand
         if d.mode == "cities":
@@ -128,7 +133,8 @@ def capacity(
     if quiet:
         return
     t = Table(
-        title=f"{sc.name}: subscribers servable, all active at once ({len(cells)} cells, {len(t_s)} steps)"
+        title=f"{sc.name}: subscribers servable, all active at once "
+        f"({plural(len(cells), 'cell')}, {plural(len(t_s), 'step')})"
     )
     for c in (
         "rate Mbit/s",
@@ -153,14 +159,12 @@ def capacity(
             f"{r['demand_gbps']:.1f} Gbit/s; max-min fair on shortest paths serves {r['served_gbps_maxmin']:.1f} "
             f"Gbit/s ({100 * r['share_met']:.1f}%)"
         )
-    out_console.print(
-        f"outputs in {out}/: servable.csv, capacity_steps.csv, countries.csv, links_by_kind.csv, cells.csv"
-    )
+    out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
 def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
     """``[demand] mode = "cities"``: flows between the scenario's stations."""
-    from .capacity import gravity_demand, read_flows_csv
+    from .capacity import gravity_demand, read_flows_csv, resolve_flow_stations
     from .errors import InputError
     from .outputs import OutputDir, write_table
     from .simulate import build_network
@@ -170,19 +174,10 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
     net = build_network(sc)
     gs = net.stations
     if d.flows is not None:
-        table = read_flows_csv(sc.resolve_path(d.flows))
-        src = np.array(
-            [
-                gs.resolve(int(x) if str(x).isdigit() else str(x), key="demand.flows")
-                for x in table.src
-            ]
-        )
-        dst = np.array(
-            [
-                gs.resolve(int(x) if str(x).isdigit() else str(x), key="demand.flows")
-                for x in table.dst
-            ]
-        )
+        flows_path = sc.resolve_path(d.flows)
+        table = read_flows_csv(flows_path)
+        src = resolve_flow_stations(table.src, gs, source=flows_path, key="src")
+        dst = resolve_flow_stations(table.dst, gs, source=flows_path, key="dst")
         demand = np.asarray(table.demand_bps, dtype=float)
     else:
         if "pop_max" not in gs.extra:
@@ -203,7 +198,7 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
         demand = matrix[src, dst]
     t_s = sc.time.offsets_s()
     with step_progress(quiet) as progress:
-        task = progress.add_task(f"capacity ({len(src):,} flows)", total=len(t_s))
+        task = progress.add_task(f"capacity ({plural(len(src), 'flow')})", total=len(t_s))
         run = run_city_capacity(
             net, src, dst, demand, model, t_s, on_progress=lambda n: progress.advance(task, n)
         )
@@ -234,11 +229,11 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
         o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
     if not quiet:
         out_console.print(
-            f"{len(src):,} flows, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
+            f"{plural(len(src), 'flow')}, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
             f"{np.median(run.served_gbps_maxmin):,.1f} Gbit/s (median over {len(t_s)} steps), maximum "
             f"throughput {np.median(run.served_gbps_max_throughput):,.1f} Gbit/s"
         )
-        out_console.print(f"outputs in {out}/: capacity_steps.csv, flows.csv")
+        out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
 command = capacity

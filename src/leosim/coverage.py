@@ -54,14 +54,14 @@ def equal_area_grid(resolution_deg: float, *, max_points: int = 5_000_000) -> Po
             f"grid resolution must be > 0 degrees, got {resolution_deg}",
             key="coverage.resolution_deg",
         )
-    n_bands = int(np.ceil(180.0 / resolution_deg))
-    expected = int(41_253 / resolution_deg**2)
+    expected = 41_253 / resolution_deg / resolution_deg  # a float: inf for a tiny resolution
     if expected > max_points:
         raise InputError(
-            f"a {resolution_deg} deg grid has about {expected:,} points, more than the "
+            f"a {resolution_deg:g} deg grid has about {expected:,.3g} points, more than the "
             f"{max_points:,} allowed; use a coarser resolution_deg",
             key="coverage.resolution_deg",
         )
+    n_bands = int(np.ceil(180.0 / resolution_deg))
     edges = np.linspace(-90.0, 90.0, n_bands + 1)
     centres = 0.5 * (edges[:-1] + edges[1:])
     n_lon = np.maximum(

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import read_text
 from .constants import WGS72, Ellipsoid
-from .errors import InputError
+from .errors import InputError, quote, shorten
 
 BUILTIN_STATION_SETS = {
     "hypatia-top-100": "hypatia_top_100.csv",
@@ -86,6 +87,22 @@ def local_up(latitude_deg, longitude_deg) -> np.ndarray:
     lat = np.radians(np.asarray(latitude_deg, dtype=np.float64))
     lon = np.radians(np.asarray(longitude_deg, dtype=np.float64))
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+EARTH_MEAN_RADIUS_M = 6_371_008.8
+"""IUGG mean Earth radius R1 (Moritz, Geodetic Reference System 1980), for great circles."""
+
+
+def great_circle_m(lat1_deg, lon1_deg, lat2_deg, lon2_deg) -> np.ndarray:
+    """Great-circle distance (haversine) in metres on the mean sphere; arrays broadcast.
+
+    >>> round(float(great_circle_m(0.0, 0.0, 0.0, 90.0)) / 1e3, 1)   # a quarter of the equator
+    10007.6
+    """
+    p1, p2 = np.radians(lat1_deg), np.radians(lat2_deg)
+    dl = np.radians(np.asarray(lon2_deg) - np.asarray(lon1_deg))
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2.0 * EARTH_MEAN_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 @dataclass
@@ -152,7 +169,14 @@ _REQUIRED = ("gid", "name", "latitude_deg", "longitude_deg", "elevation_m")
 
 def parse_stations_csv(text: str, source: str = "<text>") -> GroundStations:
     """Parse ground stations from CSV text; errors name the source, line and column."""
-    reader = csv.reader(io.StringIO(text))
+    try:
+        return _parse_stations_csv(text, source)
+    except csv.Error as exc:  # e.g. a field over the csv module's 131,072 characters
+        raise InputError(f"bad CSV: {exc}", source=source) from None
+
+
+def _parse_stations_csv(text: str, source: str) -> GroundStations:
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
@@ -161,19 +185,20 @@ def parse_stations_csv(text: str, source: str = "<text>") -> GroundStations:
     if missing:
         raise InputError(
             f"missing column(s) {', '.join(missing)}; expected header "
-            f"{','.join(_REQUIRED)} (found {','.join(header)})",
+            f"{','.join(_REQUIRED)} (found {shorten(','.join(header), 120)})",
             source=source,
             line=1,
         )
     col = {c: header.index(c) for c in header}
     gids, names, lats, lons, elevs = [], [], [], [], []
     extra: dict[str, list[str]] = {c: [] for c in header if c not in _REQUIRED}
-    for lineno, row in enumerate(reader, start=2):
+    for row in reader:
+        lineno = reader.line_num
         if not row or all(not c.strip() for c in row):
             continue
         if len(row) != len(header):
             raise InputError(
-                f"{len(row)} fields, expected {len(header)} ({','.join(header)})",
+                f"{len(row)} fields, expected {len(header)} ({shorten(','.join(header), 120)})",
                 source=source,
                 line=lineno,
             )
@@ -184,7 +209,9 @@ def parse_stations_csv(text: str, source: str = "<text>") -> GroundStations:
                 v = float(raw)
             except ValueError:
                 raise InputError(
-                    f"column {column} is {raw!r}, expected a number", source=source, line=lineno
+                    f"column {column} is {quote(raw)}, expected a number",
+                    source=source,
+                    line=lineno,
                 ) from None
             if not (lo <= v <= hi):
                 raise InputError(
@@ -195,9 +222,10 @@ def parse_stations_csv(text: str, source: str = "<text>") -> GroundStations:
             return v
 
         raw_gid = row[col["gid"]].strip()
-        if not raw_gid.isdigit():
+        # "²".isdigit() is True; int() refuses more than 4,300 digits
+        if not (raw_gid.isascii() and raw_gid.isdigit() and len(raw_gid) <= 18):
             raise InputError(
-                f"column gid is {raw_gid!r}, expected a non-negative integer",
+                f"column gid is {quote(raw_gid)}, expected a non-negative integer",
                 source=source,
                 line=lineno,
             )
@@ -228,11 +256,7 @@ def parse_stations_csv(text: str, source: str = "<text>") -> GroundStations:
 def read_stations_csv(path: str | Path) -> GroundStations:
     """Read a ground-station CSV file (see :func:`parse_stations_csv`)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("ground-station file not found", source=p) from None
-    return parse_stations_csv(text, str(p))
+    return parse_stations_csv(read_text(p, what="ground-station file"), str(p))
 
 
 def builtin_station_names() -> list[str]:

@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import csv
 import functools
-import gzip
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ._io import read_text
 from .borders import Borders, data_path
-from .errors import InputError
+from .errors import InputError, quote, shorten
 
 __all__ = [
     "GATEWAY_STATUSES",
@@ -170,7 +170,7 @@ class _Table:
         if required:
             raise InputError(
                 f"missing column {' or '.join(repr(n) for n in names)}; header has "
-                f"{', '.join(self.header)}",
+                f"{quote(', '.join(self.header), 120)}",
                 source=self.path,
                 line=1,
             )
@@ -186,7 +186,7 @@ class _Table:
             if unique:
                 if v in seen:
                     raise InputError(
-                        f"duplicate {name} {v!r} (first on line {seen[v]})",
+                        f"duplicate {name} {quote(v)} (first on line {seen[v]})",
                         source=self.path,
                         line=line,
                         key=name,
@@ -201,11 +201,14 @@ class _Table:
                 x = float(v)
             except ValueError:
                 raise InputError(
-                    f"not a number: {v!r}", source=self.path, line=line, key=name
+                    f"not a number: {quote(v)}", source=self.path, line=line, key=name
                 ) from None
             if not (lo <= x <= hi):  # also rejects NaN
                 raise InputError(
-                    f"must be in [{lo:g}, {hi:g}], got {v}", source=self.path, line=line, key=name
+                    f"must be in [{lo:g}, {hi:g}], got {shorten(v)}",
+                    source=self.path,
+                    line=line,
+                    key=name,
                 )
             out[i] = x
         return out
@@ -231,15 +234,14 @@ class _Table:
         return out
 
 
-def _read_table(path: str | Path) -> _Table:
+def read_csv_table(path: str | Path, *, what: str = "CSV file") -> _Table:
+    """The rows of a CSV file (``.gz`` too), read with :func:`leosim._io.read_text`: a folder,
+    FIFO, device, oversized or non-UTF-8 file is one located :class:`InputError`."""
     path = Path(path)
-    try:
-        opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", source=path) from None
-    return _Table(path, text)
+    return _Table(path, read_text(path, what=what))
+
+
+_read_table = read_csv_table
 
 
 def _positions(t: _Table) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -259,7 +261,7 @@ def read_gateways_csv(path: str | Path, *, borders: Borders | None = None) -> Ga
     community data has repeats).
     """
     borders = borders or Borders.default()
-    t = _read_table(path)
+    t = _read_table(path, what="gateways file")
     name = t.strings(t.column("name"), nonempty=True)  # type: ignore[arg-type]
     lat, lon = _positions(t)
     country = t.countries(borders, lat, lon, "country", "country_adm0_a3")
@@ -318,7 +320,7 @@ def read_pops_csv(path: str | Path, *, borders: Borders | None = None) -> PoPs:
     looked up in ``borders`` when absent or blank.
     """
     borders = borders or Borders.default()
-    t = _read_table(path)
+    t = _read_table(path, what="PoPs file")
     code = t.strings(t.column("code"), nonempty=True, unique=True)  # type: ignore[arg-type]
     city_col = t.column("city", required=False)
     city = t.strings(city_col) if city_col else [""] * len(code)
@@ -347,7 +349,7 @@ def read_terminals_csv(path: str | Path, *, borders: Borders | None = None) -> T
     default 1) is what the terminal stands for, e.g. users or people represented.
     """
     borders = borders or Borders.default()
-    t = _read_table(path)
+    t = _read_table(path, what="terminals file")
     ids = t.strings(t.column("terminal_id"), nonempty=True, unique=True)  # type: ignore[arg-type]
     lat, lon = _positions(t)
     country = t.countries(borders, lat, lon, "country", "country_adm0_a3")
@@ -358,7 +360,7 @@ def read_terminals_csv(path: str | Path, *, borders: Borders | None = None) -> T
 
 @functools.cache
 def populated_places() -> PopulatedPlaces:
-    """The shipped Natural Earth 10m populated places (7,322 with ``pop_max`` > 0).
+    """The shipped Natural Earth 10m populated places (7,324 with ``pop_max`` > 0).
 
     ``country`` is the shipped 50m polygon each place lies in (coastal places outside the 50m
     coastline were moved just inside it at build time; see ``tools/make_geodata.py``).

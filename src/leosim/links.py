@@ -225,6 +225,8 @@ def _search_radius_m(sat_r: np.ndarray, ground_pos_m: np.ndarray, min_elevation_
     sees farther), with 0.3 deg of slack for the angle between the geodetic and the geocentric
     vertical (at most 0.19 deg), plus 1 m; 0 for satellites without a position.
     """
+    if len(ground_pos_m) == 0:  # no ground point: nothing is in view
+        return np.zeros(np.shape(sat_r))
     r_g = float(np.min(np.linalg.norm(ground_pos_m, axis=1))) - 1.0
     eps = np.radians(np.asarray(min_elevation_deg, dtype=np.float64) - 0.3)
     with np.errstate(invalid="ignore"):
@@ -269,6 +271,9 @@ def ground_links(
     (failed propagation) are never visible.
     """
     n_gs, n_sat = len(gs_pos_m), len(sat_pos_m)
+    if n_gs == 0 or n_sat == 0:  # an empty ground or space segment has no links
+        empty = np.empty(0, dtype=np.int64)
+        return GroundLinks(empty, empty.copy(), np.empty(0), np.empty(0))
     max_range = np.broadcast_to(np.asarray(max_range_m, dtype=np.float64), (n_sat,))
     min_el = np.broadcast_to(np.asarray(min_elevation_deg, dtype=np.float64), (n_sat,))
     sat_r = np.linalg.norm(sat_pos_m, axis=1)

@@ -40,8 +40,7 @@ a region that does not exist, a landing-rights country with no gateway.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -50,16 +49,19 @@ import shapely
 import shapely.affinity
 from pydantic import Field, ValidationError, model_validator
 
-from ._config import _pydantic_to_input_error, _Strict
+from ._config import AsTuple, _pydantic_to_input_error, _Strict
+from ._io import read_toml
 from .borders import Borders
 from .errors import InputError
 from .ground_segment import (
     Gateways,
+    PoPs,
     Terminals,
     builtin_gateways,
+    builtin_pops,
     read_gateways_csv,
 )
-from .regions import Regions
+from .regions import Region, Regions, within_km
 
 STATES = ("active", "not_activated", "sanctioned_but_active")
 State = Literal["active", "not_activated", "sanctioned_but_active"]
@@ -67,15 +69,30 @@ SERVED_STATES = ("active", "sanctioned_but_active")
 
 
 class ExclusionZoneSpec(_Strict):
-    name: str
+    """An area where users are not served: exactly one of region, polygon, point + radius_km,
+    country + border_buffer_km."""
+
+    name: Annotated[str, Field(max_length=200)]
+    """Zone name, shown as the reason a terminal is not served."""
     region: str | None = None
-    polygon: list[tuple[float, float]] | None = None
-    """Vertices as [longitude_deg, latitude_deg]; the last must equal the first."""
-    point: tuple[float, float] | None = None
-    """[latitude_deg, longitude_deg] of a centre; with radius_km."""
-    radius_km: Annotated[float, Field(gt=0)] | None = None
+    """A named region of :mod:`leosim.regions`, e.g. "crimea"."""
+    polygon: (
+        Annotated[list[Annotated[tuple[float, float], AsTuple]], Field(max_length=100_000)] | None
+    ) = None
+    """Vertices as [longitude_deg, latitude_deg] (note: longitude FIRST, as in GeoJSON, unlike
+    point); the last must equal the first."""
+    point: Annotated[tuple[float, float], AsTuple] | None = None
+    """Centre as [latitude_deg, longitude_deg] (note: latitude FIRST, unlike polygon); with
+    radius_km."""
+    radius_km: Annotated[float, Field(gt=0, le=20_100)] | None = None
+    """Radius around point, km (great circle)."""
     country: str | None = None
-    border_buffer_km: Annotated[float, Field(gt=0)] | None = None
+    """ADM0_A3 code of the country whose border zone is excluded; with border_buffer_km."""
+    border_buffer_km: Annotated[float, Field(gt=0, le=20_100)] | None = None
+    """Width of the excluded strip inside the country's land border, km."""
+    buffer_km: Annotated[float, Field(gt=0, le=20_100)] | None = None
+    """With region or polygon: also exclude everything within this many km outside it (great
+    circle; a region already includes its 12 nm territorial sea)."""
 
     @model_validator(mode="after")
     def _one_form(self) -> ExclusionZoneSpec:
@@ -98,6 +115,8 @@ class ExclusionZoneSpec(_Strict):
             self.country is None or self.border_buffer_km is None
         ):
             raise ValueError("a border-buffer zone needs both country and border_buffer_km")
+        if self.buffer_km is not None and not (forms["region"] or forms["polygon"]):
+            raise ValueError("buffer_km widens a region or polygon zone; give one of them")
         if self.point is not None and not (
             -90 <= self.point[0] <= 90 and -180 <= self.point[1] <= 360
         ):
@@ -106,33 +125,80 @@ class ExclusionZoneSpec(_Strict):
 
 
 class GatewayRow(_Strict):
-    name: str
+    """A hypothetical gateway site ([[gateways.add]])."""
+
+    name: Annotated[str, Field(max_length=200)]
+    """Site name."""
     latitude_deg: Annotated[float, Field(ge=-90, le=90)]
+    """Latitude, degrees (WGS84)."""
     longitude_deg: Annotated[float, Field(ge=-180, le=360)]
+    """Longitude, degrees (WGS84; 180-360 is folded to -180-0)."""
     country: str
+    """ADM0_A3 code of the country the site is in."""
+
+
+class PopRow(_Strict):
+    """A hypothetical point of presence ([[pops.add]])."""
+
+    code: str
+    """PoP code, new (not a built-in one)."""
+    city: str = ""
+    """City name; default: the code."""
+    latitude_deg: Annotated[float, Field(ge=-90, le=90)]
+    """Latitude, degrees (WGS84)."""
+    longitude_deg: Annotated[float, Field(ge=-180, le=360)]
+    """Longitude, degrees (WGS84; 180-360 is folded to -180-0)."""
+    country: str
+    """ADM0_A3 code of the country the PoP is in."""
 
 
 class GatewaysSpec(_Strict):
+    """The gateway sites the policy may use."""
+
     builtin: Literal["operational", "all", "none"] = "operational"
+    """The shipped community list: its "operational" sites, "all" of them, or "none"."""
     file: str | None = None
-    add: list[GatewayRow] = Field(default_factory=list)
+    """A CSV name,latitude_deg,longitude_deg[,country][,status] of more sites."""
+    add: Annotated[list[GatewayRow], Field(max_length=100_000)] = Field(default_factory=list)
+    """Hypothetical sites ([[gateways.add]] tables), for a what-if."""
     min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] = 25.0
+    """Minimum elevation of gateway (feeder) links, degrees."""
+    at_pops: bool | None = None
+    """Assume a gateway at every built-in PoP that the GeoIP feed homes users to (status
+    "assumed"): the 2024-08 gateway list misses the sites built since, many of them beside PoPs
+    (Botswana, Qatar, Kenya, Bangladesh, ...).  Default: true unless builtin = "none"."""
 
 
 class PolicySpec(_Strict):
-    name: str = "policy"
-    description: str = ""
+    """A policy file: who is served where, and where their traffic may land."""
+
+    name: Annotated[str, Field(max_length=200)] = "policy"
+    """Name shown in outputs."""
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    """Free text."""
     default_state: State = "active"
+    """Activation of countries not listed in [countries] (and of the sea)."""
     countries: dict[str, State] = Field(default_factory=dict)
+    """Per country (ADM0_A3 code, any case): "active", "not_activated" or
+    "sanctioned_but_active"; a country may appear once."""
     min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] | None = None
     """User-link minimum elevation; default: the scenario's ``links.gsl_min_elevation_deg``,
     else 25 degrees."""
-    exclusion_zones: list[ExclusionZoneSpec] = Field(default_factory=list)
+    exclusion_zones: Annotated[list[ExclusionZoneSpec], Field(max_length=10_000)] = Field(
+        default_factory=list
+    )
+    """Areas where users are not served ([[exclusion_zones]] tables)."""
     landing_rights: dict[str, list[str]] = Field(default_factory=dict)
+    """Per user country: the countries whose gateways its traffic may land at."""
     forbidden_gateway_countries: list[str] = Field(default_factory=list)
+    """Countries whose gateways carry no traffic at all."""
     allow_lists: dict[str, list[str] | str] = Field(default_factory=dict)
-    """Per country: terminal ids, or a CSV path (column ``terminal_id``)."""
+    """Per country: terminal ids, or a CSV path (column ``terminal_id``); only those are served there."""
     gateways: GatewaysSpec = GatewaysSpec()
+    """[gateways]: the sites the policy may use."""
+    pops: dict[str, str | list[PopRow]] = Field(default_factory=dict)
+    """PoP homing overrides, country -> PoP code (``TWN = "tkyojpn1"``), and hypothetical PoPs
+    under ``[[pops.add]]`` (code, city, latitude_deg, longitude_deg, country)."""
 
 
 @dataclass
@@ -144,6 +210,8 @@ class ExclusionZone:
     radius_km: float | None = None
     country: str | None = None
     buffer_km: float | None = None
+    region: Region | None = None
+    outward_km: float | None = None
 
     def contains(
         self, latitude_deg: np.ndarray, longitude_deg: np.ndarray, borders: Borders
@@ -151,7 +219,14 @@ class ExclusionZone:
         lat = np.asarray(latitude_deg, dtype=float)
         lon = np.asarray(longitude_deg, dtype=float)
         if self.kind in ("region", "polygon"):
-            return shapely.intersects_xy(self.geometry, lon, lat)
+            inside = (
+                self.region.contains(lat, lon)
+                if self.region is not None
+                else shapely.intersects_xy(self.geometry, lon, lat)
+            )
+            if self.outward_km:
+                inside = inside | within_km(self.geometry, lat, lon, self.outward_km)
+            return inside
         if self.kind == "point":
             return _great_circle_km(lat, lon, *self.centre_deg) <= self.radius_km
         return borders.within_border_buffer(lat, lon, self.country, buffer_km=self.buffer_km)
@@ -174,6 +249,10 @@ class Policy:
     zones: list[ExclusionZone]
     allow_lists: dict[str, set[str]]
     source: str = "<policy>"
+    pops: PoPs | None = None
+    """The PoPs users may be homed to: the built-in ones plus ``[[pops.add]]``."""
+    pop_overrides: dict[str, str] = field(default_factory=dict)
+    """Country (ADM0_A3) -> PoP code, from the policy's ``[pops]`` table."""
 
     @property
     def name(self) -> str:
@@ -240,24 +319,11 @@ class Policy:
 
 def _read_id_list(path: Path) -> set[str]:
     """Terminal ids from a CSV with a ``terminal_id`` column (other columns are ignored)."""
-    import csv
+    from .ground_segment import read_csv_table
 
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None or "terminal_id" not in reader.fieldnames:
-                raise InputError("missing column terminal_id", source=path, line=1)
-            ids = set()
-            for lineno, row in enumerate(reader, start=2):
-                tid = (row.get("terminal_id") or "").strip()
-                if not tid:
-                    raise InputError(
-                        "empty terminal_id", source=path, line=lineno, key="terminal_id"
-                    )
-                ids.add(tid)
-    except FileNotFoundError:
-        raise InputError("allow-list file not found", source=path) from None
-    return ids
+    t = read_csv_table(path, what="allow-list file")
+    col = t.column("terminal_id")
+    return set(t.strings(col, nonempty=True))
 
 
 def _validate_code(borders: Borders, code: str, source: str, key: str) -> str:
@@ -269,19 +335,29 @@ def _validate_code(borders: Borders, code: str, source: str, key: str) -> str:
         raise InputError(str(exc), source=source, key=key) from None
 
 
+def _by_code(borders: Borders, table: dict, source: str, name: str) -> dict:
+    """``table`` keyed by canonical ADM0_A3 codes; a country given twice (``TWN`` and ``twn``)
+    is an error, never a silent choice of the last."""
+    out: dict = {}
+    given: dict[str, str] = {}
+    for c, v in table.items():
+        code = _validate_code(borders, c, source, f"{name}.{c}")
+        if code in out:
+            raise InputError(
+                f"country {code} is given twice (as {given[code]!r} and {c!r}); give it once",
+                source=source,
+                key=f"{name}.{c}",
+            )
+        out[code], given[code] = v, c
+    return out
+
+
 def load_policy(
     path: str | Path, *, borders: Borders | None = None, regions: Regions | None = None
 ) -> Policy:
     """Read and validate a policy TOML file."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("policy file not found", source=p) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(
-            f"not valid TOML: {exc}", source=p, line=getattr(exc, "lineno", None)
-        ) from None
+    data = read_toml(p, what="policy file")
     return parse_policy(data, source=str(p), base_dir=p.parent, borders=borders, regions=regions)
 
 
@@ -307,18 +383,14 @@ def parse_policy(
         return q if q.is_absolute() else base / q
 
     # Codes are matched exactly later on: keep the canonical (upper-case ADM0_A3) form.
-    countries = {
-        _validate_code(borders, c, source, f"countries.{c}"): v for c, v in spec.countries.items()
-    }
+    countries = _by_code(borders, spec.countries, source, "countries")
     forbidden = [
         _validate_code(borders, c, source, "forbidden_gateway_countries")
         for c in spec.forbidden_gateway_countries
     ]
     landing = {
-        _validate_code(borders, c, source, f"landing_rights.{c}"): [
-            _validate_code(borders, a, source, f"landing_rights.{c}") for a in allowed
-        ]
-        for c, allowed in spec.landing_rights.items()
+        c: [_validate_code(borders, a, source, f"landing_rights.{c}") for a in allowed]
+        for c, allowed in _by_code(borders, spec.landing_rights, source, "landing_rights").items()
     }
     added = [
         row.model_copy(
@@ -346,6 +418,8 @@ def parse_policy(
         parts.append(builtin_gateways(None if g.builtin == "all" else ("operational",)))
     if g.file is not None:
         parts.append(read_gateways_csv(resolve(g.file), borders=borders))
+    if g.at_pops if g.at_pops is not None else g.builtin != "none":
+        parts.append(_pop_site_gateways())
     if g.add:
         parts.append(
             Gateways(
@@ -377,7 +451,11 @@ def parse_policy(
                 region = regions.get(z.region)
             except InputError as exc:
                 raise InputError(exc.message, source=source, key=f"{key}.region") from None
-            zones.append(ExclusionZone(z.name, "region", geometry=region.geometry))
+            zones.append(
+                ExclusionZone(
+                    z.name, "region", geometry=region.geometry, region=region, outward_km=z.buffer_km
+                )
+            )
         elif z.polygon is not None:
             pts = z.polygon
             if len(pts) < 4:
@@ -418,7 +496,7 @@ def parse_policy(
                 ]
             )
             shapely.prepare(geom)
-            zones.append(ExclusionZone(z.name, "polygon", geometry=geom))
+            zones.append(ExclusionZone(z.name, "polygon", geometry=geom, outward_km=z.buffer_km))
         elif z.point is not None:
             zones.append(
                 ExclusionZone(z.name, "point", centre_deg=tuple(z.point), radius_km=z.radius_km)
@@ -443,7 +521,72 @@ def parse_policy(
             )
 
     allow: dict[str, set[str]] = {}
-    for country, ids in spec.allow_lists.items():
-        code = _validate_code(borders, country, source, f"allow_lists.{country}")
+    for code, ids in _by_code(borders, spec.allow_lists, source, "allow_lists").items():
         allow[code] = _read_id_list(resolve(ids)) if isinstance(ids, str) else {str(i) for i in ids}
-    return Policy(spec, gateways, zones, allow, source)
+    pops, overrides = _policy_pops(spec.pops, borders, source)
+    return Policy(spec, gateways, zones, allow, source, pops, overrides)
+
+
+def _pop_site_gateways() -> Gateways:
+    """One assumed gateway at each built-in PoP that users are homed to."""
+    from .pop_homing import PopHoming
+
+    pops = builtin_pops()
+    homed = np.isin(pops.code, sorted(PopHoming.builtin().homed_pops()))
+    p = pops.select(homed)
+    return Gateways(
+        np.array([f"PoP site {c} ({city}), assumed" for c, city in zip(p.code, p.city, strict=True)],
+                 dtype=object),
+        p.latitude_deg.copy(),
+        p.longitude_deg.copy(),
+        np.asarray(p.country).copy(),
+        np.array(["assumed"] * len(p), dtype=object),
+    )
+
+
+def _policy_pops(table: dict, borders: Borders, source: str) -> tuple[PoPs, dict[str, str]]:
+    """The built-in PoPs plus the policy's hypothetical ones, and its homing overrides."""
+    from .pop_homing import check_pop_code
+
+    added = table.get("add", [])
+    if isinstance(added, str):
+        raise InputError("must be a list of [[pops.add]] tables", source=source, key="pops.add")
+    base = builtin_pops()
+    pops = base
+    if added:
+        codes = [r.code for r in added]
+        dup = sorted({c for c in codes if codes.count(c) > 1 or c in set(base.code)})
+        if dup:
+            raise InputError(
+                f"PoP code(s) {', '.join(dup)} already used; give each added PoP a new code",
+                source=source,
+                key="pops.add",
+            )
+        extra = PoPs(
+            np.array(codes, dtype=object),
+            np.array([r.city or r.code for r in added], dtype=object),
+            np.array([r.latitude_deg for r in added]),
+            np.array([(r.longitude_deg + 180) % 360 - 180 for r in added]),
+            np.array(
+                [
+                    _validate_code(borders, r.country, source, f"pops.add[{i}].country")
+                    for i, r in enumerate(added)
+                ]
+            ),
+        )
+        pops = PoPs(
+            *(np.concatenate([getattr(base, f), getattr(extra, f)])
+              for f in ("code", "city", "latitude_deg", "longitude_deg", "country"))
+        )
+    overrides: dict[str, str] = {}
+    for country, code in table.items():
+        if country == "add":
+            continue
+        key = f"pops.{country}"
+        if not isinstance(code, str):
+            raise InputError("must be a PoP code such as \"tkyojpn1\"", source=source, key=key)
+        adm0 = _validate_code(borders, country, source, key)
+        if adm0 in overrides:
+            raise InputError(f"{adm0} is given twice", source=source, key=key)
+        overrides[adm0] = check_pop_code(code.strip(), pops, source=source, key=key)
+    return pops, overrides

@@ -26,12 +26,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
+from ._workers import worker_pool
 from .constants import ELLIPSOIDS, Ellipsoid
 from .constellation import (
     Constellation,
@@ -68,6 +68,8 @@ class Network:
     pairs: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
     dut1_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    source: str | None = None
+    """The scenario file (for error messages)."""
 
     @property
     def num_sats(self) -> int:
@@ -135,6 +137,8 @@ def _build_network(sc: Scenario) -> Network:
     c = _constellation_from_spec(sc)
     start = default_start(sc.time, c.epoch)
     t_s = sc.time.offsets_s()
+    if len(t_s) == 0:
+        raise InputError("the time window has no time step", source=sc.source, key="time")
     notes: list[str] = []
     c, _ = drop_unpropagatable(c, start, [float(t_s[0]), float(t_s[-1])])
     if c.set_aside:
@@ -193,6 +197,7 @@ def _build_network(sc: Scenario) -> Network:
         pairs=pairs,
         dut1_s=sc.time.dut1_s,
         notes=notes,
+        source=sc.source,
     )
 
 
@@ -463,6 +468,7 @@ def iter_chunks(
     returned as changes only (the first step in full), like Hypatia's ``fstate`` files.
     """
     t_s = np.asarray(t_s, dtype=np.float64)
+    check_run_size(net, len(t_s), workers=workers, forwarding=forwarding)
     if chunk_steps is None:
         chunk_steps = max(1, min(200, math.ceil(len(t_s) / max(1, 4 * workers))))
     chunks = [t_s[i : i + chunk_steps] for i in range(0, len(t_s), chunk_steps)]
@@ -474,7 +480,8 @@ def iter_chunks(
             yield res
         return
     prev = None
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+    # Workers die with this process and are stopped, not awaited, on Ctrl-C or an error.
+    with worker_pool(min(workers, len(chunks))) as pool:
         for ch_res, ch in zip(
             pool.map(_worker, [(net, ch, forwarding) for ch in chunks]), chunks, strict=True
         ):
@@ -488,6 +495,42 @@ def iter_chunks(
                 ch_res.forwarding = {k: v[keep] for k, v in fw.items()}
             prev = ch_res.last_next_hop
             yield ch_res
+
+
+def check_run_size(
+    net: Network, n_steps: int, *, workers: int = 1, forwarding: bool = False
+) -> None:
+    """Refuse (InputError) a routing run whose memory or time is beyond the limits of
+    :mod:`leosim._limits`, before any step is computed.
+
+    Memory per worker: a routing state holds distance and next-hop matrices of 8 bytes each
+    for every station × node (:func:`leosim.routing.route_step`), plus Dijkstra's output for
+    the destinations and one 64 MiB chunk of positions; the run keeps
+    :data:`~leosim._limits.ROUTE_ROW_BYTES` per pair and step.  Time: a lower bound per
+    satellite-step and per tree node.
+    """
+    from ._limits import (
+        ROUTE_ROW_BYTES,
+        SECONDS_PER_SAT_STEP,
+        SECONDS_PER_TREE_NODE,
+        check_memory,
+        check_time,
+    )
+
+    g, n = net.num_gs, net.num_sats
+    nodes = n + g
+    dst = g if forwarding else len(np.unique(net.pairs))
+    per_worker = 16.0 * g * nodes + 16.0 * dst * nodes + 64 * 2**20
+    w = max(1, min(int(workers), n_steps))
+    need = w * per_worker + ROUTE_ROW_BYTES * float(len(net.pairs)) * n_steps
+    what = (
+        f"routing {n:,} satellites and {g:,} stations ({len(net.pairs):,} pairs) over "
+        f"{n_steps:,} steps on {w} worker{'s' if w > 1 else ''}"
+    )
+    key = "ground_stations" if 16.0 * g * nodes > need / 2 else "time"
+    check_memory(need, what, source=net.source, key=key)
+    seconds = n_steps * (n * SECONDS_PER_SAT_STEP + dst * nodes * SECONDS_PER_TREE_NODE) / w
+    check_time(seconds, what, source=net.source, key="time")
 
 
 def run_pairs(
