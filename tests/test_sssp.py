@@ -84,6 +84,10 @@ def test_random_step_sequences_match_scipy_exactly(seed, kind):
     num_nodes = n + g
     sources = np.r_[n + np.arange(g), rng.choice(n, size=2, replace=False)]
     prev = None
+    hints = (
+        np.full((len(sources), num_nodes), -1, dtype=np.int32),
+        np.full((len(sources), num_nodes), -1, dtype=np.int16),
+    )
     outcomes = []
     for _step in range(6):
         keep = rng.random(len(isl)) > 0.15  # lasers come and go
@@ -91,7 +95,7 @@ def test_random_step_sequences_match_scipy_exactly(seed, kind):
         graph = sssp.csr_graph(num_nodes, rows, cols, w)
         # No fix-up limit, so the warm path runs to the end however much changed.
         dist, pred, st = sssp.shortest_path_trees(
-            graph, sources, old_pred=prev, max_fixup=num_nodes
+            graph, sources, old_pred=prev, hints=hints, max_fixup=num_nodes
         )
         _check(num_nodes, rows, cols, w, sources, dist, pred)
         cold_dist, cold_pred, _ = sssp.shortest_path_trees(graph, sources)

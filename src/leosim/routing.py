@@ -199,7 +199,7 @@ class Router:
             self.computed = np.zeros(g, dtype=bool)
             self.computed[self.dst] = True
         self._ids: np.ndarray | None = None
-        self._inv = self._pred = None
+        self._inv = self._pred = self._hints = None
         self._prev_t: float | None = None
         self._have_prev = False
         self._skip_warm = 0
@@ -243,15 +243,20 @@ class Router:
         else:
             if next_hop is None:
                 next_hop = np.empty((g, n + g), dtype=np.int32)
-            ids, inv, new_pred, old = self._buffers(n, g, t_s)
-            graph = _sssp.csr_graph(n + g, inv[rows], inv[cols], w)
+            ids, inv = self._numbering(n, g)
+            warm = self._may_warm_start(t_s)
+            if ids is None:  # the given numbering is local enough: no renumbering
+                graph = _sssp.csr_graph(n + g, rows, cols, w)
+                old = self._pred[0] if warm else None
+                kw = dict(dist_out=dist, pred_out=next_hop)
+                self._pred[0] = next_hop  # read-only next time: changes there only cost time
+            else:
+                graph = _sssp.csr_graph(n + g, inv[rows], inv[cols], w)
+                self._pred.reverse()
+                old = self._pred[1] if warm else None
+                kw = dict(pred_out=self._pred[0], relabel=(ids, dist, next_hop))
             _, _, st = _sssp.shortest_path_trees(
-                graph,
-                n + dst,
-                pred_out=new_pred,
-                rows=dst,
-                old_pred=old,
-                relabel=(ids, dist, next_hop),
+                graph, n + dst, rows=dst, old_pred=old, hints=self._hints, **kw
             )
             self._count(st[:, 0], old is not None)
             if self.mode == "isls" and g > 0:
@@ -261,27 +266,36 @@ class Router:
             n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, self.computed
         )
 
-    def _buffers(self, n: int, g: int, t_s: float | None):
-        """Internal numbering (satellites in :func:`leosim.sssp.locality_order`, then the
-        stations), its inverse, the predecessor rows to fill and the previous step's rows
-        when this step may start from them (else None)."""
-        if self._ids is None or len(self._ids) != n + g:
+    def _numbering(self, n: int, g: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Internal node ids for the kernels, ``(ids, inverse)``: satellites in
+        :func:`leosim.sssp.locality_order` then the stations, or ``(None, None)`` to keep the
+        given ids when they are about as local (a Walker shell's, but not a catalogue's)."""
+        if self._pred is None or len(self._pred[0][0]) != n + g:
+            self._ids = self._inv = None
             order = _sssp.locality_order(n, self.isl_pairs)
-            self._ids = np.concatenate([order, n + np.arange(g)]).astype(np.int32)
-            self._inv = np.argsort(self._ids).astype(np.int64)
-            self._pred = [np.empty((g, n + g), dtype=np.int32) for _ in range(2)]
+            pos = np.argsort(order)
+            p = self.isl_pairs
+            if len(p) and 4 * np.mean(np.abs(pos[p[:, 0]] - pos[p[:, 1]])) < np.mean(
+                np.abs(p[:, 0] - p[:, 1])
+            ):
+                self._ids = np.concatenate([order, n + np.arange(g)]).astype(np.int32)
+                self._inv = np.argsort(self._ids).astype(np.int64)
+            shape = (g, n + g)
+            self._pred = [np.empty(shape, dtype=np.int32) for _ in range(2)]
+            self._hints = (np.full(shape, -1, dtype=np.int32), np.full(shape, -1, dtype=np.int16))
             self._prev_t, self._have_prev = None, False
-        self._pred.reverse()
-        new, old = self._pred
+        return self._ids, self._inv
+
+    def _may_warm_start(self, t_s: float | None) -> bool:
+        """Whether this step may start from the previous step's trees."""
         warm = self._have_prev
-        t_prev = self._prev_t
-        if warm and t_s is not None and t_prev is not None:
-            warm = abs(t_s - t_prev) <= self.warm_max_gap_s
+        if warm and t_s is not None and self._prev_t is not None:
+            warm = abs(t_s - self._prev_t) <= self.warm_max_gap_s
         if warm and self._skip_warm > 0:
             self._skip_warm -= 1
             warm = False
         self._have_prev = True
-        return self._ids, self._inv, new, (old if warm else None)
+        return warm
 
     def _count(self, outcome: np.ndarray, tried: bool) -> None:
         counts = np.bincount(outcome, minlength=3)

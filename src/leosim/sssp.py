@@ -183,6 +183,7 @@ def shortest_path_trees(
     rows: np.ndarray | None = None,
     old_pred: np.ndarray | None = None,
     relabel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    hints: tuple[np.ndarray, np.ndarray] | None = None,
     max_fixup: int | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Distances (metres) and predecessors from each of ``sources`` to every node.
@@ -199,6 +200,10 @@ def shortest_path_trees(
     ``v`` as ``ids[v]`` (predecessors renumbered too), into row ``rows[i]`` of ``dist_ext`` and
     ``pred_ext``; ``dist_out`` may then be omitted (the distances are not kept twice).  The
     kernels run fastest when neighbouring nodes have nearby ids (see :func:`locality_order`).
+
+    ``hints = (order, slot)``, int32 and int16 arrays of the layout of ``pred_out`` kept from
+    one call to the next, make warm starts faster: the order the nodes were last done in and
+    where each predecessor sits among the node's in-edges (any content is safe).
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed; use the scipy shortest-path backend")
@@ -237,6 +242,15 @@ def shortest_path_trees(
             raise ValueError("relabel must be (ids of every node, dist rows, int32 pred rows)")
     if not keep_dist:
         dist_out = np.empty((1, n))
+    if hints is None:
+        order = np.full(pred_out.shape, -1, dtype=np.int32)
+        slot = np.full(pred_out.shape, -1, dtype=np.int16)
+    else:
+        order, slot = hints
+        if order.shape != pred_out.shape or slot.shape != pred_out.shape:
+            raise ValueError("hints must have the shape of pred_out")
+        if order.dtype != np.int32 or slot.dtype != np.int16:
+            raise ValueError("hints must be (int32 order, int16 slot)")
     delta, nb = bucket_width_m(graph.out_w)
     limit = max(1, n // 8) if max_fixup is None else int(max_fixup)
     stats = np.zeros((k, 2), dtype=np.int64)
@@ -253,6 +267,8 @@ def shortest_path_trees(
         pred_out,
         old_pred,
         warm,
+        order,
+        slot,
         ids,
         dist_ext,
         pred_ext,
@@ -347,15 +363,18 @@ if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _cold(
-        ptr, dst, w, src, inv_delta, nb, dist, pred, head, ent_v, ent_d, ent_next
+        ptr, dst, w, src, inv_delta, nb, dist, pred, head, ent_v, ent_d, ent_next, order
     ):  # pragma: no cover
         """Bucket Dijkstra from ``src`` into the rows ``dist``/``pred``; False when the entry
         pool ran out (only possible with buckets wider than the shortest edge).
 
         Buckets are singly linked lists of entries ``(node, label)``; an entry is stale once
         the node's label has dropped below the entry's (lazy deletion), so a node is
-        processed once per label it is pushed with."""
+        processed once per label it is pushed with.  The order nodes are processed in goes
+        to ``order`` (-1 filled: a hint for the next warm start)."""
         dist[:] = np.inf
+        order[:] = -1
+        n_done = 0
         pred[:] = -1
         head[:] = -1
         mask = nb - 1
@@ -377,6 +396,9 @@ if HAVE_NUMBA:
                     e = e_next
                     if dv != dist[v]:
                         continue
+                    if n_done < len(order):
+                        order[n_done] = v
+                        n_done += 1
                     for k in range(ptr[v], ptr[v + 1]):
                         u = dst[k]
                         nd = dv + w[k]
@@ -415,18 +437,52 @@ if HAVE_NUMBA:
                     size = _heap_push(hk, hv, size, nd, u)
 
     @njit(cache=True, nogil=True)
-    def _reevaluate(in_ptr, in_src, in_w, src, old, dist, pred, mark, stack):  # pragma: no cover
+    def _reevaluate(
+        g_in, src, old, dist, pred, mark, stack, order, order_new, slot
+    ):  # pragma: no cover
         """Lengths along the old tree ``old`` with the new edge lengths.
 
         A node whose old predecessor edge is gone (or whose old tree is broken or cyclic)
-        gets inf; every finite label is the length of a path of the new graph."""
+        gets inf; every finite label is the length of a path of the new graph.  Nodes are
+        taken in ``order`` (the previous evaluation order, so that a node's predecessor is
+        usually done already; -1 entries skipped, then every node not yet done), and the
+        order they are done in goes to ``order_new``.  ``slot[y]`` remembers where the
+        predecessor of ``y`` sits among its in-edges."""
+        in_ptr, in_src, in_w = g_in
         n = len(dist)
         mark[:] = 0
         dist[src] = 0.0
         pred[src] = -1
         mark[src] = 2
-        for v in range(n):
-            if mark[v] == 2:
+        order_new[0] = src
+        j = 1
+        for i in range(2 * n):
+            v = order[i] if i < n else i - n
+            if v < 0 or v >= n or mark[v] == 2:
+                continue
+            p = old[v]
+            if p >= 0 and p < n and mark[p] == 2:
+                # The usual case: the predecessor is done (the order is the last one).
+                d = np.inf
+                q = -1
+                if dist[p] < np.inf:
+                    lo = in_ptr[v]
+                    k = lo + slot[v]
+                    if not (k >= lo and k < in_ptr[v + 1] and in_src[k] == p):
+                        k = -1
+                        for kk in range(lo, in_ptr[v + 1]):
+                            if in_src[kk] == p:
+                                k = kk
+                                break
+                        slot[v] = k - lo if k >= 0 and k - lo < 32767 else -1
+                    if k >= 0:
+                        d = dist[p] + in_w[k]
+                        q = p
+                dist[v] = d
+                pred[v] = q
+                mark[v] = 2
+                order_new[j] = v
+                j += 1
                 continue
             top = 0
             x = v
@@ -445,22 +501,33 @@ if HAVE_NUMBA:
                 d = np.inf
                 q = -1
                 if p >= 0 and p < n and mark[p] == 2 and dist[p] < np.inf:
-                    for k in range(in_ptr[y], in_ptr[y + 1]):
-                        if in_src[k] == p:
-                            d = dist[p] + in_w[k]
-                            q = p
-                            break
+                    lo = in_ptr[y]
+                    k = lo + slot[y]
+                    if not (k >= lo and k < in_ptr[y + 1] and in_src[k] == p):
+                        k = -1
+                        for kk in range(lo, in_ptr[y + 1]):
+                            if in_src[kk] == p:
+                                k = kk
+                                break
+                        slot[y] = k - lo if k >= 0 and k - lo < 32767 else -1
+                    if k >= 0:
+                        d = dist[p] + in_w[k]
+                        q = p
                 dist[y] = d
                 pred[y] = q
                 mark[y] = 2
+                order_new[j] = y
+                j += 1
 
     @njit(cache=True, nogil=True)
-    def _warm(g_out, g_in, src, old, dist, pred, mark, stack, hk, hv, limit):  # pragma: no cover
+    def _warm(g_out, g_in, src, old, dist, pred, work, hints, limit):  # pragma: no cover
         """Warm start; returns the fix-up pops, or -1 when it grew past ``limit``."""
         out_ptr, out_dst, out_w = g_out
         in_ptr, in_src, in_w = g_in
+        mark, stack, hk, hv, order_new = work
+        order, slot = hints
         n = len(dist)
-        _reevaluate(in_ptr, in_src, in_w, src, old, dist, pred, mark, stack)
+        _reevaluate(g_in, src, old, dist, pred, mark, stack, order, order_new, slot)
         cap = len(hk)
         size = 0
         for v in range(n):
@@ -478,6 +545,7 @@ if HAVE_NUMBA:
                     return -1
                 dist[v] = best
                 pred[v] = bp
+                slot[v] = -1
                 size = _heap_push(hk, hv, size, best, v)
         pops = 0
         while size > 0:
@@ -496,7 +564,9 @@ if HAVE_NUMBA:
                         return -1
                     dist[u] = nd
                     pred[u] = v
+                    slot[u] = -1
                     size = _heap_push(hk, hv, size, nd, u)
+        order[:] = order_new
         return pops
 
     @njit(cache=True, parallel=True)
@@ -510,6 +580,8 @@ if HAVE_NUMBA:
         pred,
         old_pred,
         warm,
+        order,
+        slot,
         ids,
         dist_ext,
         pred_ext,
@@ -534,14 +606,18 @@ if HAVE_NUMBA:
             hk = np.empty(cap, dtype=np.float64)
             hv = np.empty(cap, dtype=np.int32)
             scratch = np.empty(n, dtype=np.float64)
+            order_new = np.empty(n, dtype=np.int32)
+            work = (mark, stack, hk, hv, order_new)
             for i in range(c * k // chunks, (c + 1) * k // chunks):
                 r = rows[i]
                 d_row = dist[r] if keep_dist else scratch
                 p_row = pred[r]
                 done = False
+                o_row = order[r]
+                s_row = slot[r]
                 if warm:
                     pops = _warm(
-                        g_out, g_in, sources[i], old_pred[r], d_row, p_row, mark, stack, hk, hv,
+                        g_out, g_in, sources[i], old_pred[r], d_row, p_row, work, (o_row, s_row),
                         limit,
                     )  # fmt: skip
                     done = pops >= 0
@@ -550,10 +626,11 @@ if HAVE_NUMBA:
                 if not done:
                     ok = _cold(
                         out_ptr, out_dst, out_w, sources[i], inv_delta, nb, d_row, p_row, head,
-                        ent_v, ent_d, ent_next,
+                        ent_v, ent_d, ent_next, o_row,
                     )  # fmt: skip
                     if not ok:
                         _heap_dijkstra(out_ptr, out_dst, out_w, sources[i], d_row, p_row, hk, hv)
+                    s_row[:] = -1
                 if relabel:
                     de = dist_ext[r]
                     pe = pred_ext[r]
