@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 SMALL = """\
 name = "small"
@@ -147,7 +152,7 @@ def test_broken_tle_names_file_and_line(tmp_path):
     sc = _write(
         tmp_path,
         f'[constellation]\ntle = "{tle.name}"\n[ground_stations]\nbuiltin = "hypatia-top-100"\n'
-        '[links]\nisl = "none"\n[time]\ntimes_s = [0]\n',
+        '[links]\nisl = "none"\n[routing]\npairs = [[0, 1]]\n[time]\ntimes_s = [0]\n',
     )
     r = _leosim("run", str(sc), "--out", str(tmp_path / "o"))
     assert r.returncode == 2
@@ -156,15 +161,16 @@ def test_broken_tle_names_file_and_line(tmp_path):
 
 def test_failed_run_leaves_existing_outputs_untouched(tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "routes.csv").write_text("previous results\n")
+    good = _write(tmp_path, SMALL.format(routing_extra="", time="times_s = [0]"), "good.toml")
+    assert _leosim("run", str(good), "--out", str(out), "-q").returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     sc = _write(
         tmp_path, SMALL.format(routing_extra="", time="times_s = [0]").replace("17, 85", "17, 999")
     )
     r = _leosim("run", str(sc), "--out", str(out))
     assert r.returncode == 2 and "gid 999 does not exist" in r.stderr
-    assert (out / "routes.csv").read_text() == "previous results\n"
-    assert not any(p.name.startswith(".out.partial") for p in tmp_path.iterdir())
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.toml", "out", "s.toml"]
 
 
 def test_catalogue_scenario_sets_aside_and_routes(tmp_path):
@@ -188,3 +194,188 @@ def test_presets_and_export_tle(tmp_path):
     r = _leosim("export-tle", "starlink-550-hypatia", str(out), "--hypatia-header")
     assert r.returncode == 0, r.stderr
     assert out.read_bytes() == (DATA / "hypatia" / "tles_starlink550_generated.txt").read_bytes()
+
+
+def test_export_tle_refuses_folders_and_devices(tmp_path):
+    for target, expect in ((tmp_path, "is a folder"), ("/dev/null", "character device")):
+        r = _leosim("export-tle", "starlink-550-hypatia", str(target))
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().splitlines() == [r.stderr.strip()] and expect in r.stderr
+        assert "Traceback" not in r.stderr
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert os.listdir(tmp_path) == []
+
+
+def test_readme_export_tle_example_works_as_written():
+    readme = README.read_text(encoding="utf-8")
+    cmd = re.search(r"`leosim (export-tle [^`]*)`", readme).group(1).split()
+    r = _leosim(*cmd)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (DATA / "hypatia" / "tles_starlink550_generated.txt").read_text()
+
+
+def test_outputs_line_lists_what_was_written_and_times_are_exact(tmp_path):
+    text = SMALL.format(routing_extra="", time="duration_s = 0.5\nstep_s = 0.1")
+    text = text.replace('[["Paris", "Luanda"], [17, 85]]', '[["Paris", "Luanda"]]')
+    sc = _write(tmp_path, text + "[output]\nplot = false\n")
+    out = tmp_path / "out"
+    r = _leosim("run", str(sc), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    listed = re.search(r"outputs in .*?/: (.*)", r.stdout).group(1).split(", ")
+    assert sorted(listed) == sorted(os.listdir(out))
+    assert "rtt.png" not in listed and "routes.parquet" in listed
+    # singular and plural
+    assert ", 1 pair, 5 steps" in r.stderr and "1,584 satellites" in r.stderr
+    times = [row["time_s"] for row in csv.DictReader(open(out / "routes.csv"))]
+    assert times == ["0.0", "0.1", "0.2", "0.3", "0.4"]
+
+
+def test_scenario_without_pairs_says_what_to_do(tmp_path):
+    text = SMALL.format(routing_extra="", time="times_s = [0]")
+    text = text.replace('pairs = [["Paris", "Luanda"], [17, 85]]', "pairs = []")
+    out = tmp_path / "out"
+    r = _leosim("run", str(_write(tmp_path, text)), "--out", str(out))
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("error:") and "all_pairs" in line and "policy evaluate" in line
+    assert not out.exists()
+
+
+def test_bad_out_paths_fail_at_once_with_one_line(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "thesis.tex").write_text("mine")
+    sc = _write(tmp_path, SMALL.format(routing_extra="", time="times_s = [0]"))
+    for out in ("a_file/sub", "dangling", "foreign", "a_file"):
+        r = _leosim("run", str(sc), "--out", str(tmp_path / out))
+        assert r.returncode == 2, (out, r.stderr)
+        (line,) = r.stderr.strip().splitlines()  # nothing ran: no progress line before it
+        assert line.startswith("error:") and out in line
+    assert (tmp_path / "foreign" / "thesis.tex").read_text() == "mine"
+
+
+def test_user_text_is_printed_literally(tmp_path):
+    sc = _write(
+        tmp_path,
+        '[constellation]\ntle = "in.tle:100: :x: [bold]b[/]"\n[ground_stations]\n'
+        'builtin = "hypatia-top-100"\n[links]\nisl = "none"\n[routing]\npairs = [[1, 2]]\n'
+        "[time]\ntimes_s = [0]\n",
+    )
+    r = _leosim("run", str(sc), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert "in.tle:100: :x: [bold]b[/]" in r.stderr, r.stderr
+    assert "💯" not in r.stderr and "❌" not in r.stderr
+
+
+def _all_commands():
+    from typer.main import get_command
+
+    from leosim.cli import app
+
+    root = get_command(app)
+    todo = [((), root)]
+    while todo:
+        path, cmd = todo.pop()
+        yield path, cmd
+        for name, sub in getattr(cmd, "commands", {}).items():
+            todo.append(((*path, name), sub))
+
+
+def test_every_option_has_help_and_help_is_literal():
+    seen = set()
+    for path, cmd in _all_commands():
+        seen.add(" ".join(path))
+        for p in cmd.params:
+            if p.param_type_name == "option" and p.name != "help":
+                assert (p.help or "").strip(), f"leosim {' '.join(path)} {p.opts[0]} has no help"
+            if p.param_type_name == "argument":
+                assert (getattr(p, "help", "") or "").strip(), (path, p.name)
+    assert {"run", "coverage", "capacity", "policy evaluate", "regions", "gateways"} <= seen
+    r = _leosim("coverage", "--help")
+    assert r.returncode == 0 and "[coverage]" in r.stdout
+    r = _leosim("run", "--help")
+    assert "<bool>" not in r.stdout and "--quiet" in r.stdout
+
+
+def test_no_arguments_prints_help_instead_of_running(tmp_path):
+    r = _leosim(cwd=tmp_path)
+    assert "Usage:" in r.stdout + r.stderr and "demo" in r.stdout + r.stderr
+    assert os.listdir(tmp_path) == []  # no demo was started
+
+
+def test_listing_gateways_pops_and_regions_matches_the_data():
+    pkg = ROOT / "src" / "leosim" / "data"
+    rows = list(csv.DictReader(open(pkg / "starlink_gateways.csv", encoding="utf-8")))
+    want = [
+        r["name"]
+        for r in rows
+        if r["country_adm0_a3"] == "PHL"
+        and r["status"] == "operational"
+        and "TT&C" not in r["name"]
+    ]
+    r = _leosim("gateways", "--country", "PHL")
+    assert r.returncode == 0, r.stderr
+    assert want and all(n in r.stdout for n in want)
+    assert (f"{len(want)} gateway site" + ("" if len(want) == 1 else "s")) in r.stdout
+    assert "Akita" not in r.stdout
+    pops = [r for r in csv.DictReader(open(pkg / "starlink_pops.csv", encoding="utf-8"))]
+    jp = [p["code"] for p in pops if p["country_adm0_a3"] == "JPN"]
+    r = _leosim("pops", "--country", "JPN")
+    assert r.returncode == 0 and jp and all(c in r.stdout for c in jp)
+    r = _leosim("regions", "--country", "UKR")
+    assert r.returncode == 0 and "crimea" in r.stdout
+    assert "abkhazia" not in r.stdout
+    r = _leosim("gateways", "--country", "XYZ")
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "XYZ" in r.stderr
+
+
+def _readme_block(lang: str, contains: str) -> str:
+    blocks = re.findall(rf"```{lang}\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    return next(b for b in blocks if contains in b)
+
+
+def test_readme_python_api_block_prints_paris_luanda_as_a_script(tmp_path):
+    script = tmp_path / "api.py"
+    script.write_text(_readme_block("python", "route_step"))
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert r.returncode == 0, r.stderr
+    # Hypatia's published figure for Paris -> Luanda at t = 46.8 s: 117.257 ms.
+    assert "117.257 ms" in r.stdout, r.stdout
+
+
+def test_readme_scenario_block_names_the_cities_it_means():
+    import tomllib
+
+    from leosim.ground import builtin_stations
+    from leosim.scenario import parse_scenario
+
+    text = _readme_block("toml", "[constellation]")
+    sc = parse_scenario(tomllib.loads(text), source="README.md")
+    gs = builtin_stations(sc.ground_stations.builtin)
+    for s, d in sc.routing.pairs:
+        # every pair is given by name, so it means the same cities in any station set
+        assert isinstance(s, str) and isinstance(d, str)
+        gs.resolve(s, key="pairs"), gs.resolve(d, key="pairs")
+
+
+def test_example_comments_about_gateways_match_the_data():
+    from leosim.borders import Borders
+    from leosim.ground_segment import builtin_gateways
+
+    b = Borders.default()
+    by_name = {n.lower(): c for c, n in b.names.items()}
+    have = set(builtin_gateways().country.tolist())
+    claims = 0
+    for path in sorted((ROOT / "examples").rglob("*.toml")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            comment = line.partition("#")[2]
+            for m in re.finditer(r"\b(?:no|none)\b[\w ]*? in (.*?)(?:[.;:()]|$)", comment):
+                for part in re.split(r", | or | and ", m.group(1)):
+                    name = re.sub(r"^the ", "", part.strip()).lower()
+                    if name in by_name:
+                        claims += 1
+                        assert by_name[name] not in have, f"{path.name}: {m.group(0)!r}"
+    assert claims >= 2

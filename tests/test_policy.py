@@ -323,6 +323,8 @@ def test_polygon_zone_given_in_0_360_longitudes(run):
 
 # ----------------------------------------------------------------------------- landing
 INDIA_GATEWAYS = {
+    # Only the community list and these two: no gateway assumed at the PoPs (Mumbai, Dhaka).
+    "at_pops": False,
     "add": [
         {"name": "Mumbai", "latitude_deg": 19.08, "longitude_deg": 72.88, "country": "IND"},
         {"name": "Noida", "latitude_deg": 28.54, "longitude_deg": 77.39, "country": "IND"},
@@ -457,7 +459,9 @@ def test_compare_policy_with_itself_shows_no_change(run):
     assert (d["served_share_change"] == 0).all()
     assert (d["served_share_a"] > 0).all()
     assert list(d["landing_a"]) == list(d["landing_b"])
-    assert (d["median_rtt_ms_change"] == 0).all()
+    assert (d["median_rtt_pop_ms_change"] == 0).all()
+    assert (d["median_rtt_gateway_ms_change"] == 0).all()
+    assert list(d["pops_a"]) == list(d["pops_b"])
 
 
 def test_compare_not_activated_changes_only_that_country(run):
@@ -474,7 +478,8 @@ def test_compare_not_activated_changes_only_that_country(run):
     for c in ("JPN", "PHL"):
         j = rows[c]
         assert d["served_share_change"][j] == 0
-        assert d["median_rtt_ms_change"][j] == 0
+        assert d["median_rtt_pop_ms_change"][j] == 0
+        assert d["median_rtt_gateway_ms_change"][j] == 0
         assert d["landing_a"][j] == d["landing_b"][j] != ""
 
 
@@ -595,7 +600,11 @@ BAD = [
         "exclusion_zones[0].region",
         "did you mean crimea",
     ),
-    ({"landing_rights": {"IND": ["IND"]}}, "landing_rights.IND", "no usable gateway in IND"),
+    (
+        {"landing_rights": {"IND": ["IND"]}, "gateways": {"at_pops": False}},
+        "landing_rights.IND",
+        "no usable gateway in IND",
+    ),
     ({"landing_right": {"IND": ["IND"]}}, "landing_right", "did you mean landing_rights"),
     ({"countries": {"TWN": "activ"}}, "countries.TWN", "not_activated"),
     ({"default_state": "off"}, "default_state", "sanctioned_but_active"),

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from leosim.ground_segment import builtin_pops
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "policy"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -42,7 +44,15 @@ TERMINAL_COLUMNS = [
     "longitude_deg",
     "country",
     "served_fraction",
-    "median_rtt_ms",
+    "pop",
+    "gateway",
+    "median_rtt_pop_ms",
+    "p95_rtt_pop_ms",
+    "radio_ms",
+    "lasers_ms",
+    "fibre_ms",
+    "overhead_ms",
+    "median_rtt_gateway_ms",
     "gateway_countries",
 ]
 
@@ -101,16 +111,22 @@ def test_evaluate_writes_terminals_countries_and_map(evaluated, files):
         if r["country"] == "TWN":
             assert frac == 0.0
             assert r["gateway_countries"] == ""
-            assert r["median_rtt_ms"] in ("", "nan", "NaN") or math.isnan(float(r["median_rtt_ms"]))
+            assert r["median_rtt_pop_ms"] in ("", "nan", "NaN") or math.isnan(float(r["median_rtt_pop_ms"]))
         else:
             assert frac > 0
             codes = r["gateway_countries"].split(";")
             assert codes == sorted(set(codes)) and all(len(c) == 3 and c.isupper() for c in codes)
-            assert 1.0 < float(r["median_rtt_ms"]) < 200.0
+            assert 1.0 < float(r["median_rtt_pop_ms"]) < 200.0
+            parts = sum(float(r[k]) for k in ("radio_ms", "lasers_ms", "fibre_ms", "overhead_ms"))
+            assert parts == pytest.approx(float(r["median_rtt_pop_ms"]), abs=0.01)
+            assert float(r["p95_rtt_pop_ms"]) >= float(r["median_rtt_pop_ms"]) - 1e-6
+            assert r["pop"] in set(builtin_pops().code) and r["gateway"]
     countries = {r["country"]: r for r in _rows(evaluated / "countries.csv")}
     assert set(countries) == {"TWN", "JPN", "PHL"}
     assert float(countries["TWN"]["served_share"]) == 0.0
     assert float(countries["JPN"]["served_share"]) > 0
+    assert countries["JPN"]["pops"].startswith("tkyojpn1:")
+    assert float(countries["JPN"]["median_rtt_pop_ms"]) > float(countries["JPN"]["median_rtt_gateway_ms"])
     _png_ok(evaluated / "map.png")
     assert (evaluated / "policy.toml").read_text() == NOT_ACTIVATED
     assert (evaluated / "scenario.toml").read_text() == SCENARIO
@@ -190,7 +206,7 @@ BAD_POLICIES = [
     ('landing_right = {IND = ["IND"]}\n', "landing_right"),
     ('[countries]\nXXX = "active"\n', "countries.XXX"),
     ('[countries]\nTWN = "maybe"\n', "countries.TWN"),
-    ('[landing_rights]\nIND = ["IND"]\n', "landing_rights.IND"),
+    ('[gateways]\nat_pops = false\n[landing_rights]\nIND = ["IND"]\n', "landing_rights.IND"),
     (
         '[[exclusion_zones]]\nname = "z"\npolygon = [[0, 0], [1, 0], [1, 1], [0, 1]]\n',
         "exclusion_zones[0].polygon",

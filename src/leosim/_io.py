@@ -30,7 +30,21 @@ DEFAULT_MAX_FILE_MB = 512
 """Largest input file read, MiB (after decompression); ``LEOSIM_MAX_FILE_MB`` overrides it.
 A Starlink TLE catalogue is ~2 MiB and 100,000 stations ~5 MiB."""
 
-__all__ = ["max_file_bytes", "read_bytes", "read_text", "read_toml"]
+__all__ = ["max_file_bytes", "parse_number", "read_bytes", "read_text", "read_toml"]
+
+_NUMBER = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I
+)
+
+
+def parse_number(text: str) -> float:
+    """A number written in ASCII (``12.5``, ``-3e4``; ``nan``/``inf`` for the range checks to
+    refuse).  Unlike ``float``, refuses ``1_000`` and non-ASCII digits such as ``١٢``, which a
+    data file would only hold by mistake; raises ``ValueError``."""
+    t = text.strip()
+    if not _NUMBER.fullmatch(t):
+        raise ValueError(f"not a number: {t!r}")
+    return float(t)
 
 
 def max_file_bytes() -> int:
@@ -135,7 +149,15 @@ def _gunzip(data: bytes, limit: int, p: Path, what: str) -> bytes:
 
 
 def decode_utf8(data: bytes, *, source: str | Path, what: str = "input file") -> str:
-    """UTF-8 text (a leading byte-order mark dropped); a bad byte is located by line and offset."""
+    """UTF-8 text (a leading byte-order mark dropped); a bad byte or a NUL (binary data,
+    UTF-16) is located by line and byte offset."""
+    nul = data.find(b"\x00")
+    if nul >= 0:  # binary data, or UTF-16: no text file of ours holds a NUL
+        raise InputError(
+            f"{what} is not text: a NUL byte at byte offset {nul}",
+            source=source,
+            line=data.count(b"\n", 0, nul) + 1,
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

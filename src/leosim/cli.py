@@ -1,7 +1,9 @@
 """Command-line interface: ``leosim run``, ``leosim demo`` and friends.
 
 Bad input ends the command with one line ``error: <file>:<line>: [key] what was expected`` on
-standard error and exit status 2; never a traceback.
+standard error and exit status 2; never a traceback.  Ctrl-C and SIGTERM end it with one
+``interrupted`` line and status 130 or 143, removing what was half written.  Everything the
+user typed or a data file holds is printed literally (no rich markup, no emoji codes).
 """
 
 from __future__ import annotations
@@ -13,20 +15,32 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from ._cliutil import console, fail, out_console, step_progress
+from . import _signals
+from ._cliutil import (
+    TYPER_SETTINGS,
+    console,
+    fail,
+    out_console,
+    outputs_line,
+    plural,
+    step_progress,
+)
 from .errors import LeosimError
 
 app = typer.Typer(
     name="leosim",
     help="Fast simulator for Starlink-style LEO satellite networks.",
-    no_args_is_help=False,
-    add_completion=False,
+    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    **TYPER_SETTINGS,
 )
 _fail = fail
+
+_OUT_HELP = "Output folder: new, empty, or an earlier leosim output (replaced as a whole)."
+_QUIET_HELP = "No progress bar or summary."
 
 
 def _version(value: bool) -> None:
@@ -44,7 +58,7 @@ def _main(
     ] = False,
 ) -> None:
     """Fast simulator for Starlink-style LEO satellite networks: routing identical to Hypatia,
-    service policy by territory, coverage and capacity."""
+    service policy by territory, coverage and capacity.  Start with `leosim demo`."""
 
 
 def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool) -> None:
@@ -65,11 +79,16 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
     def on_start(net, n_steps):
         if not quiet:
             console.print(
-                f"[bold]{escape(sc.name)}[/]: {net.num_sats} satellites, {net.num_gs} stations, "
-                f"{len(net.isl_pairs)} ISLs, {len(net.pairs)} pairs, {n_steps} steps"
+                Text(sc.name, style="bold")
+                + Text(
+                    f": {plural(net.num_sats, 'satellite')}, {plural(net.num_gs, 'station')}, "
+                    f"{plural(len(net.isl_pairs), 'ISL')}, {plural(len(net.pairs), 'pair')}, "
+                    f"{plural(n_steps, 'step')}"
+                ),
+                soft_wrap=True,
             )
             for note in net.notes:
-                console.print(f"  note: {escape(note)}")
+                console.print(f"  note: {note}", soft_wrap=True)
         progress.start()
         task["id"] = progress.add_task("routing", total=n_steps)
 
@@ -81,11 +100,12 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
             sc, out, scenario_text=text, workers=workers, on_start=on_start, on_progress=on_progress
         )
     finally:
-        progress.stop()
+        if task:  # a bar never started must not print its closing newline
+            progress.stop()
     if quiet:
         return
     s = res.summary
-    table = Table(title=f"RTT per pair ({res.num_steps} steps, {res.wall_s:.1f} s)")
+    table = Table(title=f"RTT per pair ({plural(res.num_steps, 'step')}, {res.wall_s:.1f} s)")
     for col in ("pair", "min ms", "median ms", "max ms", "path changes", "unreachable"):
         table.add_column(col, justify="right" if col != "pair" else "left")
     for i in range(len(s["src"])):
@@ -98,7 +118,7 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
             str(s["unreachable_steps"][i]),
         )
     out_console.print(table)
-    out_console.print(f"outputs in {res.out_dir}/: routes.csv, summary.csv, rtt.png, scenario.toml")
+    out_console.print(outputs_line(out, res.files), soft_wrap=True)
 
 
 @app.command()
@@ -106,13 +126,11 @@ def run(
     scenario: Annotated[
         Path | None, typer.Argument(help="Scenario TOML file (omit for the built-in demo).")
     ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("leosim-out"),
+    out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("leosim-out"),
     workers: Annotated[
         int | None, typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1)
     ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")
-    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
 ) -> None:
     """Route every pair of a scenario over its time window and write routes.csv, a plot and a summary."""
     try:
@@ -123,9 +141,11 @@ def run(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("leosim-out"),
-    workers: Annotated[int | None, typer.Option(help="Worker processes.", min=1)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("leosim-out"),
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default: the usable cores).", min=1)
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
 ) -> None:
     """Run the built-in default: Hypatia's Starlink 550 km scenario, seven city pairs, 200 s."""
     try:
@@ -162,18 +182,159 @@ def presets() -> None:
 
 @app.command("export-tle")
 def export_tle(
-    preset: Annotated[str, typer.Argument(help="Constellation preset name.")],
-    out: Annotated[Path, typer.Argument(help="TLE file to write.")],
-    hypatia_header: Annotated[bool, typer.Option(help="Write Hypatia's 'P S' first line.")] = False,
+    preset: Annotated[
+        str, typer.Argument(help="Constellation preset name (see `leosim presets`).")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Argument(
+            help="TLE file to write (a new name or a regular file); omit or - for standard output."
+        ),
+    ] = None,
+    hypatia_header: Annotated[
+        bool, typer.Option(help="Write Hypatia's first line: planes and satellites per plane.")
+    ] = False,
 ) -> None:
     """Write a preset constellation as a 3-line TLE file."""
     from .constellation import preset as make
+    from .outputs import atomic_output_file, check_output_file
 
     try:
-        make(preset).write_tle(out, hypatia_header=hypatia_header)
+        to_stdout = out is None or str(out) == "-"
+        if not to_stdout:
+            check_output_file(out)
+        c = make(preset)
+        if to_stdout:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as d:
+                c.write_tle(Path(d) / "out.tle", hypatia_header=hypatia_header)
+                sys.stdout.write((Path(d) / "out.tle").read_text(encoding="ascii"))
+            sys.stdout.flush()
+            return
+        with atomic_output_file(out) as tmp:
+            c.write_tle(tmp, hypatia_header=hypatia_header)
     except LeosimError as exc:
         _fail(exc)
-    out_console.print(f"wrote {out}")
+    console.print(f"wrote {out}: {plural(c.num_sats, 'satellite')}", soft_wrap=True)
+
+
+_COUNTRY_HELP = "Only these countries (ADM0_A3 code, e.g. TWN; repeat the option for several)."
+
+
+def _countries(codes: list[str] | None):
+    """Validated ADM0_A3 codes (InputError naming close ones), or None for every country."""
+    if not codes:
+        return None
+    from .borders import Borders
+
+    b = Borders.default()
+    return {b.validate_code(c, key="--country") for c in codes}
+
+
+def _country_label(code: str) -> str:
+    from .borders import Borders
+
+    if not code:
+        return "(at sea)"
+    try:
+        return f"{code} {Borders.default().name_of(code)}"
+    except LeosimError:
+        return code
+
+
+@app.command()
+def regions(
+    country: Annotated[
+        list[str] | None, typer.Option("--country", "-c", help=_COUNTRY_HELP)
+    ] = None,
+) -> None:
+    """List the named regions a policy can fence (disputed areas and groups), with who
+    administers and who claims each."""
+    from .regions import Regions
+
+    try:
+        wanted = _countries(country)
+        rows = [
+            r
+            for r in Regions.default()
+            if wanted is None or wanted & (set(r.administered_by) | set(r.claimed_by))
+        ]
+    except LeosimError as exc:
+        _fail(exc)
+    t = Table(title=f'{plural(len(rows), "region")} (region = "key" in a policy)')
+    for c in ("key", "name", "administered by", "claimed by"):
+        t.add_column(c)
+    for r in rows:
+        admin = ", ".join(r.administered_by) or (
+            "self-administered" if r.self_administered else "-"
+        )
+        claims = ", ".join(r.claimed_by) or "-"
+        name = r.name + (f" (group: {', '.join(r.parts)})" if r.parts else "")
+        t.add_row(r.key, name, admin, claims)
+    out_console.print(t)
+
+
+@app.command()
+def gateways(
+    country: Annotated[
+        list[str] | None, typer.Option("--country", "-c", help=_COUNTRY_HELP)
+    ] = None,
+    status: Annotated[
+        str,
+        typer.Option(help="operational, construction, planned, decommissioned, unknown, or all."),
+    ] = "operational",
+) -> None:
+    """List the built-in community list of Starlink gateway sites (2024-08 snapshot)."""
+    from .ground_segment import builtin_gateways
+
+    try:
+        wanted = _countries(country)
+        gw = builtin_gateways(None if status == "all" else status)
+    except LeosimError as exc:
+        _fail(exc)
+    rows = [i for i in range(len(gw)) if wanted is None or str(gw.country[i]) in wanted]
+    t = Table(title=f"{plural(len(rows), 'gateway site')} ({status})")
+    for c in ("name", "country", "status", "latitude °", "longitude °"):
+        t.add_column(c, justify="right" if c.startswith(("lat", "lon")) else "left")
+    for i in rows:
+        t.add_row(
+            str(gw.name[i]),
+            _country_label(str(gw.country[i])),
+            str(gw.status[i]),
+            f"{gw.latitude_deg[i]:.4f}",
+            f"{gw.longitude_deg[i]:.4f}",
+        )
+    out_console.print(t)
+
+
+@app.command()
+def pops(
+    country: Annotated[
+        list[str] | None, typer.Option("--country", "-c", help=_COUNTRY_HELP)
+    ] = None,
+) -> None:
+    """List the built-in Starlink points of presence (community data, 2026-04)."""
+    from .ground_segment import builtin_pops
+
+    try:
+        wanted = _countries(country)
+        p = builtin_pops()
+    except LeosimError as exc:
+        _fail(exc)
+    rows = [i for i in range(len(p)) if wanted is None or str(p.country[i]) in wanted]
+    t = Table(title=plural(len(rows), "PoP"))
+    for c in ("code", "city", "country", "latitude °", "longitude °"):
+        t.add_column(c, justify="right" if c.startswith(("lat", "lon")) else "left")
+    for i in rows:
+        t.add_row(
+            str(p.code[i]),
+            str(p.city[i]),
+            _country_label(str(p.country[i])),
+            f"{p.latitude_deg[i]:.4f}",
+            f"{p.longitude_deg[i]:.4f}",
+        )
+    out_console.print(t)
 
 
 def register(sub_app: typer.Typer, name: str) -> None:
@@ -204,11 +365,17 @@ _load_plugins()
 
 
 def main() -> None:
-    """Entry point of the ``leosim`` script."""
+    """Entry point of the ``leosim`` script (see also :mod:`leosim.__main__`)."""
+    _signals.install()
     warnings.simplefilter("default")
-    if len(sys.argv) == 1:
-        sys.argv.append("demo")
-    app()
+    try:
+        app()
+    except KeyboardInterrupt as exc:  # outside typer's own handling
+        _signals.exit_interrupted(exc)
+    except SystemExit:
+        if _signals.received():  # typer turns the interrupt into a silent exit 130
+            _signals.exit_interrupted()
+        raise
 
 
 if __name__ == "__main__":

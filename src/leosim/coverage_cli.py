@@ -9,13 +9,15 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._cliutil import fail, out_console, step_progress
+from ._cliutil import fail, out_console, outputs_line, plural, step_progress
 from .errors import LeosimError
 
 
 def coverage(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML ([coverage] sets the grid).")],
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("leosim-coverage"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (replaced as a whole).")
+    ] = Path("leosim-coverage"),
     resolution_deg: Annotated[
         float | None, typer.Option(help="Grid cell size, degrees (overrides the scenario).")
     ] = None,
@@ -29,13 +31,15 @@ def coverage(
             help="Also these points: CSV terminal_id,latitude_deg,longitude_deg → points.csv."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    ] = False,
 ) -> None:
     """Satellites in view above the minimum elevation, share of time covered and longest gap."""
     from .borders import Borders
     from .coverage import coverage as run_coverage
     from .coverage import equal_area_grid, population_points
-    from .outputs import OutputDir, write_table
+    from .outputs import OutputDir, check_output_dir, write_table
     from .policy import load_policy
     from .reports import plot_coverage_map
     from .scenario import load_scenario
@@ -43,6 +47,7 @@ def coverage(
 
     try:
         sc = load_scenario(scenario)
+        check_output_dir(out)
         cs = sc.coverage
         res_deg = resolution_deg if resolution_deg is not None else cs.resolution_deg
         if not res_deg > 0:
@@ -76,7 +81,7 @@ def coverage(
         results = {}
         with step_progress(quiet) as progress:
             for name, pts in sets:
-                task = progress.add_task(f"{name} ({len(pts):,} points)", total=len(t_s))
+                task = progress.add_task(f"{name} ({plural(len(pts), 'point')})", total=len(t_s))
                 results[name] = run_coverage(
                     net,
                     pts,
@@ -112,7 +117,8 @@ def coverage(
         return
     b = g.by_latitude_band(cs.band_deg)
     t = Table(
-        title=f"coverage by latitude band ({len(grid):,} cells of ~{res_deg:g} deg, {len(t_s)} steps)"
+        title=f"coverage by latitude band ({plural(len(grid), 'cell')} of ~{res_deg:g} deg, "
+        f"{plural(len(t_s), 'step')})"
     )
     for c in ("band", "mean sats", "covered %", "always covered %", "worst gap s"):
         t.add_column(c, justify="right")
@@ -135,9 +141,7 @@ def coverage(
             f"population in places always covered: {100 * share:.1f}%; "
             f"population-weighted served share: {100 * served:.1f}%"
         )
-    out_console.print(
-        f"outputs in {out}/: grid.csv, bands.csv, countries.csv, population_countries.csv, coverage_map.png"
-    )
+    out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
 command = coverage

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import read_text
+from ._io import parse_number, read_text
 from .constants import WGS72, Ellipsoid
 from .errors import InputError, quote, shorten
 
@@ -206,7 +206,7 @@ def _parse_stations_csv(text: str, source: str) -> GroundStations:
         def num(column: str, lo: float, hi: float, row=row, lineno=lineno) -> float:
             raw = row[col[column]].strip()
             try:
-                v = float(raw)
+                v = parse_number(raw)
             except ValueError:
                 raise InputError(
                     f"column {column} is {quote(raw)}, expected a number",

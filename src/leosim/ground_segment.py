@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ._io import read_text
+from ._io import parse_number, read_text
 from .borders import Borders, data_path
 from .errors import InputError, quote, shorten
 
@@ -198,7 +198,7 @@ class _Table:
         out = np.empty(len(self.rows))
         for i, (v, line) in enumerate(zip(self.strings(name), self.lines, strict=True)):
             try:
-                x = float(v)
+                x = parse_number(v)
             except ValueError:
                 raise InputError(
                     f"not a number: {quote(v)}", source=self.path, line=line, key=name

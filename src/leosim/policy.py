@@ -335,6 +335,17 @@ def _validate_code(borders: Borders, code: str, source: str, key: str) -> str:
         raise InputError(str(exc), source=source, key=key) from None
 
 
+def _referenced(read, source: str, key: str):
+    """``read()`` of a file the policy names; a file that cannot be opened at all is reported
+    with the policy file and key that named it (errors inside the file name its line)."""
+    try:
+        return read()
+    except InputError as exc:
+        if exc.line is not None or exc.source == source:
+            raise
+        raise InputError(f"{exc.source}: {exc.message}", source=source, key=key) from None
+
+
 def _by_code(borders: Borders, table: dict, source: str, name: str) -> dict:
     """``table`` keyed by canonical ADM0_A3 codes; a country given twice (``TWN`` and ``twn``)
     is an error, never a silent choice of the last."""
@@ -417,7 +428,11 @@ def parse_policy(
     if g.builtin != "none":
         parts.append(builtin_gateways(None if g.builtin == "all" else ("operational",)))
     if g.file is not None:
-        parts.append(read_gateways_csv(resolve(g.file), borders=borders))
+        parts.append(
+            _referenced(
+                lambda: read_gateways_csv(resolve(g.file), borders=borders), source, "gateways.file"
+            )
+        )
     if g.at_pops if g.at_pops is not None else g.builtin != "none":
         parts.append(_pop_site_gateways())
     if g.add:
@@ -522,7 +537,11 @@ def parse_policy(
 
     allow: dict[str, set[str]] = {}
     for code, ids in _by_code(borders, spec.allow_lists, source, "allow_lists").items():
-        allow[code] = _read_id_list(resolve(ids)) if isinstance(ids, str) else {str(i) for i in ids}
+        allow[code] = (
+            _referenced(lambda ids=ids: _read_id_list(resolve(ids)), source, f"allow_lists.{code}")
+            if isinstance(ids, str)
+            else {str(i) for i in ids}
+        )
     pops, overrides = _policy_pops(spec.pops, borders, source)
     return Policy(spec, gateways, zones, allow, source, pops, overrides)
 

@@ -7,15 +7,16 @@ from typing import Annotated
 
 import numpy as np
 import typer
-from rich.markup import escape
 from rich.table import Table
 
+from ._cliutil import TYPER_SETTINGS, out_console, outputs_line, plural, step_progress
 from ._cliutil import fail as _fail
-from ._cliutil import out_console, step_progress
 from .errors import InputError, LeosimError
 
 app = typer.Typer(
-    help="Service policy: who is served where, and what changes.", no_args_is_help=True
+    help="Service policy: who is served where, and what changes.",
+    no_args_is_help=True,
+    **TYPER_SETTINGS,
 )
 
 
@@ -52,7 +53,7 @@ def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
     net = build_network(sc)
     t_s = sc.time.offsets_s()
     with step_progress(quiet) as progress:
-        task = progress.add_task(escape(label), total=len(t_s))
+        task = progress.add_task(label, total=len(t_s))
         res = evaluate(
             net,
             policy,
@@ -60,14 +61,21 @@ def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
             t_s,
             borders=borders,
             on_progress=lambda n: progress.advance(task, n),
+            latency=sc.latency.model(),
         )
     return net, res
 
 
+def _ms(x: float) -> str:
+    return "-" if not np.isfinite(x) else f"{x:.1f}"
+
+
 def _print_countries(table, title: str, limit: int = 15) -> None:
     t = Table(title=title)
-    for c in ("country", "terminals", "served %", "median RTT ms", "foreign landing %", "lands in"):
-        t.add_column(c, justify="left" if c in ("country", "lands in") else "right")
+    cols = ("country", "terminals", "served %", "RTT to PoP ms", "PoP", "RTT to gateway ms",
+            "foreign landing %", "lands in")
+    for c in cols:
+        t.add_column(c, justify="left" if c in ("country", "PoP", "lands in") else "right")
     order = np.argsort(-np.asarray(table["weight"], dtype=float))[:limit]
     for i in order:
         fl = table["foreign_landing_share"][i]
@@ -75,9 +83,9 @@ def _print_countries(table, title: str, limit: int = 15) -> None:
             str(table["country"][i]),
             str(table["terminals"][i]),
             f"{100 * table['served_share'][i]:.1f}",
-            "-"
-            if not np.isfinite(table["median_rtt_ms"][i])
-            else f"{table['median_rtt_ms'][i]:.1f}",
+            _ms(table["median_rtt_pop_ms"][i]),
+            str(table["pops"][i]).split(":")[0],
+            _ms(table["median_rtt_gateway_ms"][i]),
             "-" if not np.isfinite(fl) else f"{100 * fl:.1f}",
             str(table["landing"][i])[:48],
         )
@@ -96,17 +104,20 @@ def evaluate(
     terminals: Annotated[
         Path | None, typer.Option(help="Terminals CSV (terminal_id,latitude_deg,longitude_deg).")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    ] = False,
 ) -> None:
     """Who is served where under a policy: terminals.csv, countries.csv and a map."""
     from .borders import Borders
-    from .outputs import OutputDir, write_table
+    from .outputs import OutputDir, check_output_dir, write_table
     from .policy import load_policy
     from .reports import plot_service_map
     from .scenario import load_scenario
 
     try:
         sc = load_scenario(scenario)
+        check_output_dir(out)
         borders = Borders.default()
         pol = load_policy(policy, borders=borders)
         terms = load_terminals(sc, terminals, borders)
@@ -129,8 +140,10 @@ def evaluate(
     except LeosimError as exc:
         _fail(exc)
     if not quiet:
-        _print_countries(ct, f"{pol.name} ({len(terms)} terminals, {len(res.t_s)} steps)")
-        out_console.print(f"outputs in {out}/: terminals.csv, countries.csv, map.png")
+        _print_countries(
+            ct, f"{pol.name} ({plural(len(terms), 'terminal')}, {plural(len(res.t_s), 'step')})"
+        )
+        out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
 @app.command()
@@ -138,13 +151,17 @@ def compare(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML.")],
     policy_a: Annotated[Path, typer.Argument(help="Policy A (the baseline).")],
     policy_b: Annotated[Path, typer.Argument(help="Policy B (the what-if).")],
-    out: Annotated[Path, typer.Option("--out", "-o")] = Path("leosim-compare"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "leosim-compare"
+    ),
     terminals: Annotated[Path | None, typer.Option(help="Terminals CSV.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
+    ] = False,
 ) -> None:
     """What changes from policy A to B, per country, with a difference map."""
     from .borders import Borders
-    from .outputs import OutputDir, write_table
+    from .outputs import OutputDir, check_output_dir, write_table
     from .policy import load_policy
     from .reports import plot_service_map
     from .scenario import load_scenario
@@ -152,6 +169,7 @@ def compare(
 
     try:
         sc = load_scenario(scenario)
+        check_output_dir(out)
         borders = Borders.default()
         pa_, pb_ = load_policy(policy_a, borders=borders), load_policy(policy_b, borders=borders)
         terms = load_terminals(sc, terminals, borders)
@@ -167,8 +185,14 @@ def compare(
             "served_fraction_a": ta["served_fraction"],
             "served_fraction_b": tb["served_fraction"],
             "served_fraction_change": tb["served_fraction"] - ta["served_fraction"],
-            "median_rtt_ms_a": ta["median_rtt_ms"],
-            "median_rtt_ms_b": tb["median_rtt_ms"],
+            "median_rtt_pop_ms_a": ta["median_rtt_pop_ms"],
+            "median_rtt_pop_ms_b": tb["median_rtt_pop_ms"],
+            "pop_a": ta["pop"],
+            "pop_b": tb["pop"],
+            "gateway_a": ta["gateway"],
+            "gateway_b": tb["gateway"],
+            "median_rtt_gateway_ms_a": ta["median_rtt_gateway_ms"],
+            "median_rtt_gateway_ms_b": tb["median_rtt_gateway_ms"],
             "gateway_countries_a": ta["gateway_countries"],
             "gateway_countries_b": tb["gateway_countries"],
         }
@@ -202,8 +226,8 @@ def compare(
         "country",
         "served % A",
         "served % B",
-        "median RTT A",
-        "median RTT B",
+        "RTT to PoP A",
+        "RTT to PoP B",
         "lands in (B)",
     ):
         t.add_column(c, justify="left" if c in ("country", "lands in (B)") else "right")
@@ -219,13 +243,11 @@ def compare(
             str(diff["country"][i]),
             f(diff["served_share_a"][i], 100),
             f(diff["served_share_b"][i], 100),
-            f(diff["median_rtt_ms_a"][i]),
-            f(diff["median_rtt_ms_b"][i]),
+            f(diff["median_rtt_pop_ms_a"][i]),
+            f(diff["median_rtt_pop_ms_b"][i]),
             str(diff["landing_b"][i])[:40],
         )
     out_console.print(t)
     if len(changed) == 0:
         out_console.print("no country changes between A and B")
-    out_console.print(
-        f"outputs in {out}/: compare.csv, terminals.csv, countries_a.csv, countries_b.csv, diff_map.png"
-    )
+    out_console.print(outputs_line(out, o.files), soft_wrap=True)

@@ -15,10 +15,17 @@ Outputs in ``out_dir``:
     next_hop)``, the first step in full and then only the entries that changed.
 ``scenario.toml``
     a copy of the scenario that was run.
+``manifest.json``
+    written last: every file above with its size and SHA-256 (see :mod:`leosim.outputs`).
+
+The folder is checked before the network is built and published with one rename at the end
+(:class:`~leosim.outputs.OutputDir`), so an interrupted or failed run leaves the previous
+output (or nothing), never a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from collections.abc import Callable
@@ -28,7 +35,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from .outputs import OutputDir, to_arrow, write_table
+from .errors import InputError
+from .outputs import OutputDir, csv_row_columns, to_arrow, write_table
 from .reports import pair_summary, plot_rtt
 from .scenario import Scenario
 from .simulate import ROUTE_COLUMNS, Network, RouteTable, build_network, iter_chunks
@@ -45,13 +53,14 @@ class _RouteWriters:
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
         tab = to_arrow(columns)
+        text = to_arrow(csv_row_columns(columns))
         if self._csv is None:
             self._fh = open(self.csv_path, "w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._fh, lineterminator="\n")
             self._csv.writerow(tab.column_names)
             if self.pq_path is not None:
                 self._pq = pq.ParquetWriter(str(self.pq_path), tab.schema)
-        cols = [c.to_pylist() for c in tab.columns]
+        cols = [c.to_pylist() for c in text.columns]
         self._csv.writerows(zip(*cols, strict=True))
         if self._pq is not None:
             self._pq.write_table(tab)
@@ -74,6 +83,8 @@ class RunResult:
     num_steps: int
     forwarding_rows: int
     out_dir: Path
+    files: list[str]
+    """The files written into ``out_dir``, in the order they were written."""
 
 
 def run_scenario(
@@ -85,13 +96,47 @@ def run_scenario(
     on_start: Callable[[Network, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Build the network, stream all time steps and write the outputs atomically."""
+    """Build the network, stream all time steps and write the outputs atomically.
+
+    The output folder is checked before anything else; a scenario with nothing to route (no
+    pairs and no forwarding state) is an InputError saying what to do instead.
+    """
     t0 = time.perf_counter()
-    net = build_network(sc)
-    t_s = sc.time.offsets_s()
-    if on_start is not None:
-        on_start(net, len(t_s))
-    w = workers if workers is not None else sc.workers
+    with OutputDir(out_dir, command="run") as out:
+        r = sc.routing
+        if not (r.pairs or r.all_pairs or r.forwarding_state):
+            raise _nothing_to_route(sc)
+        net = build_network(sc)
+        if not (len(net.pairs) or r.forwarding_state):
+            raise _nothing_to_route(sc)
+        t_s = sc.time.offsets_s()
+        if on_start is not None:
+            on_start(net, len(t_s))
+        w = workers if workers is not None else sc.workers
+        table, summary, fw_rows = _stream(sc, net, t_s, out, w, on_progress, scenario_text)
+    return RunResult(
+        net,
+        table,
+        summary,
+        time.perf_counter() - t0,
+        len(t_s),
+        fw_rows,
+        out.final,
+        out.files,
+    )
+
+
+def _nothing_to_route(sc: Scenario) -> InputError:
+    return InputError(
+        'no pairs to route: list them (pairs = [["Paris", "Luanda"]]), set all_pairs = true '
+        "or forwarding_state = true; for who is served where, use `leosim policy evaluate`",
+        source=sc.source,
+        key="routing.pairs",
+    )
+
+
+def _stream(sc, net, t_s, out: OutputDir, workers: int, on_progress, scenario_text: str):
+    """Route every step into ``out``: routes, forwarding state, summary, plot, scenario copy."""
     names = np.asarray(net.stations.names, dtype=object)
     forwarding = sc.routing.forwarding_state
     fw_rows = 0
@@ -99,11 +144,12 @@ def run_scenario(
     keep: dict[str, list[np.ndarray]] = {"time_s": [], "src": [], "dst": [], "rtt_ms": []}
     changes = np.zeros(len(net.pairs), dtype=np.int64)
     last_paths: np.ndarray | None = None
-    with OutputDir(out_dir) as out:
-        writers = _RouteWriters(out, parquet=sc.output.parquet)
-        fw_writer = None
-        try:
-            for res in iter_chunks(net, t_s, forwarding=forwarding, workers=w):
+    writers = _RouteWriters(out, parquet=sc.output.parquet)
+    fw_writer = None
+    chunks = iter_chunks(net, t_s, forwarding=forwarding, workers=workers)
+    try:
+        with contextlib.closing(chunks):
+            for res in chunks:
                 cols = res.table.columns
                 if len(net.pairs) and len(cols["time_s"]):
                     extra = {"src_name": names[cols["src"]], "dst_name": names[cols["dst"]]}
@@ -126,20 +172,15 @@ def run_scenario(
                     fw_rows += tab.num_rows
                 if on_progress is not None:
                     on_progress(res.num_steps)
-        finally:
-            writers.close()
-            if fw_writer is not None:
-                fw_writer.close()
-        compact = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in keep.items()}
-        table = RouteTable(compact)
-        change_map = {
-            (int(a), int(b)): int(c) for (a, b), c in zip(net.pairs, changes, strict=True)
-        }
-        summary = pair_summary(compact, list(names), path_changes=change_map)
-        write_table(out, "summary.csv", summary)
-        if sc.output.plot and len(compact["time_s"]):
-            plot_rtt(compact, out.path("rtt.png"), list(names), title=sc.name)
-        out.path("scenario.toml").write_text(scenario_text, encoding="utf-8")
-    return RunResult(
-        net, table, summary, time.perf_counter() - t0, len(t_s), fw_rows, Path(out_dir)
-    )
+    finally:
+        writers.close()
+        if fw_writer is not None:
+            fw_writer.close()
+    compact = {k: (np.concatenate(v) if v else np.empty(0)) for k, v in keep.items()}
+    change_map = {(int(a), int(b)): int(c) for (a, b), c in zip(net.pairs, changes, strict=True)}
+    summary = pair_summary(compact, list(names), path_changes=change_map)
+    write_table(out, "summary.csv", summary)
+    if sc.output.plot and len(compact["time_s"]):
+        plot_rtt(compact, out.path("rtt.png"), list(names), title=sc.name)
+    out.path("scenario.toml").write_text(scenario_text, encoding="utf-8")
+    return RouteTable(compact), summary, fw_rows

@@ -40,20 +40,25 @@ from scipy.sparse.csgraph import dijkstra
 from .borders import Borders
 from .constants import SPEED_OF_LIGHT_M_S
 from .ground import geodetic_to_ecef_m, local_up
-from .ground_segment import Terminals
+from .ground_segment import PoPs, Terminals
+from .latency import LatencyModel, PopRouter, StepArrays
 from .links import best_per_group, ground_links, usable_isls
 from .orbits import Orbits
 from .policy import Policy
+from .pop_homing import PopHoming
 
 _MAX_RTT_SAMPLES_BYTES = 2 * 2**30
+_BYTES_PER_SAMPLE = 4 * 6 + 4 * 2  # six float32 and two int32 per terminal and step
 
 
 @dataclass
 class ServiceResult:
     """Per-terminal results of a policy evaluation over a time window.
 
-    ``rtt_ms`` is ``(n_times, n_terminals)`` (NaN when not served); ``gateway`` the index of the
-    gateway used (-1 when not served) into ``gateway_country``.
+    ``rtt_ms`` is ``(n_times, n_terminals)``: light time to the nearest allowed gateway (NaN
+    when not served); ``gateway`` the index of that gateway (-1 when not served) into
+    ``gateway_country``.  ``pop_paths`` holds the round trip to each terminal's PoP ``pop``
+    (index into ``pops``) and its parts, per step.
     """
 
     policy_name: str
@@ -68,6 +73,13 @@ class ServiceResult:
     """Steps at which each terminal saw at least one satellite."""
     state: np.ndarray | None = None
     """Activation state of each terminal's country (``sanctioned_but_active`` is flagged)."""
+    pops: PoPs | None = None
+    pop: np.ndarray | None = None
+    pop_source: np.ndarray | None = None
+    """How each terminal's PoP was chosen: ``policy``, ``geoip`` or ``nearest``."""
+    gateway_name: np.ndarray | None = None
+    pop_paths: StepArrays | None = None
+    latency: LatencyModel | None = None
 
     @property
     def served(self) -> np.ndarray:
@@ -86,34 +98,70 @@ class ServiceResult:
         out[part] = "no allowed gateway reachable at some steps"
         return out
 
+    def median_step(self) -> np.ndarray:
+        """Per terminal, the step of its median PoP round trip (the lower median of the served
+        steps), or -1 if never served: the parts at that step add up to the median."""
+        rtt = self.pop_paths.rtt_pop_ms
+        count = np.isfinite(rtt).sum(axis=0)
+        order = np.argsort(rtt, axis=0, kind="stable")  # NaN sorts last
+        mid = np.maximum((count - 1) // 2, 0)
+        step = order[mid, np.arange(rtt.shape[1])] if len(rtt) else np.zeros(0, dtype=np.int64)
+        return np.where(count > 0, step, -1)
+
     def terminal_table(self) -> dict[str, np.ndarray]:
         """Columns of ``terminals.csv``."""
         t = self.terminals
-        rtt = self.rtt_ms
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(rtt, axis=0) if len(rtt) else np.full(len(t), np.nan)
-                p95 = np.nanpercentile(rtt, 95, axis=0) if len(rtt) else np.full(len(t), np.nan)
         gw_countries = []
         for k in range(len(t)):
             g = self.gateway[:, k]
             used = np.unique(self.gateway_country[g[g >= 0]]) if (g >= 0).any() else []
             gw_countries.append(";".join(sorted(used)))
-        return {
+        out = {
             "terminal_id": t.terminal_id.astype(str).astype(object),
             "latitude_deg": t.latitude_deg,
             "longitude_deg": t.longitude_deg,
             "country": t.country.astype(object),
             "weight": t.weight,
             "served_fraction": self.served_fraction,
-            "median_rtt_ms": med,
-            "p95_rtt_ms": p95,
-            "gateway_countries": np.array(gw_countries, dtype=object),
-            "reason": self.reason().astype(object),
-            "state": (self.state if self.state is not None else np.full(len(t), "")).astype(object),
+        }
+        out.update(self._pop_columns())
+        out.update(
+            {
+                "median_rtt_gateway_ms": _nan_stat(np.nanmedian, self.rtt_ms),
+                "p95_rtt_gateway_ms": _nan_stat(np.nanpercentile, self.rtt_ms, 95),
+                "gateway_countries": np.array(gw_countries, dtype=object),
+                "reason": self.reason().astype(object),
+                "state": (
+                    self.state if self.state is not None else np.full(len(t), "")
+                ).astype(object),
+            }
+        )
+        return out
+
+    def _pop_columns(self) -> dict[str, np.ndarray]:
+        """PoP, gateway and the PoP round trip (median, p95, parts at the median step)."""
+        pp, n = self.pop_paths, len(self.terminals)
+        step = self.median_step()
+        j = np.arange(n)
+        ok = step >= 0
+        s = np.where(ok, step, 0)
+
+        def at(a: np.ndarray) -> np.ndarray:
+            return np.where(ok, a[s, j], np.nan) if len(a) else np.full(n, np.nan)
+
+        gw = np.where(ok, pp.pop_gateway[s, j], -1) if len(pp.pop_gateway) else np.full(n, -1)
+        names = np.where(gw >= 0, self.gateway_name[np.maximum(gw, 0)], "").astype(object)
+        overhead = np.where(ok, self.latency.access_overhead_ms, np.nan)
+        return {
+            "pop": np.asarray(self.pops.code)[self.pop].astype(object),
+            "pop_source": np.asarray(self.pop_source, dtype=object),
+            "gateway": names,
+            "median_rtt_pop_ms": at(pp.rtt_pop_ms),
+            "p95_rtt_pop_ms": _nan_stat(np.nanpercentile, pp.rtt_pop_ms, 95),
+            "radio_ms": at(pp.radio_ms),
+            "lasers_ms": at(pp.lasers_ms),
+            "fibre_ms": at(pp.fibre_ms),
+            "overhead_ms": overhead,
         }
 
     def country_table(self, borders: Borders | None = None) -> dict[str, np.ndarray]:
@@ -121,68 +169,103 @@ class ServiceResult:
 
         Shares are weighted by terminal weight (people represented), over terminals × steps.
         ``landing`` lists ``country:share`` of served traffic per gateway country, largest first;
-        ``foreign_landing_share`` is the share landing outside the users' country.
+        ``foreign_landing_share`` is the share landing outside the users' country; ``pops``
+        lists ``code:share`` of the terminals' PoPs.  ``*_rtt_pop_ms`` are round trips to the
+        PoP, ``*_rtt_gateway_ms`` light time to the nearest allowed gateway.
         """
         t = self.terminals
-        codes = np.unique(t.country)
         w = t.weight
-        served = self.served
-        out: dict[str, list] = {
-            k: []
-            for k in (
-                "country",
-                "name",
-                "terminals",
-                "weight",
-                "served_share",
-                "median_rtt_ms",
-                "p95_rtt_ms",
-                "foreign_landing_share",
-                "landing",
-                "policy_block",
-                "state",
-            )
-        }
-        for c in codes:
-            sel = np.flatnonzero(t.country == c)
-            ww = w[sel]
-            s = served[:, sel]
-            total = ww.sum() * max(len(self.t_s), 1)
-            share = min(1.0, float((s * ww).sum() / total)) if total > 0 else 0.0
-            r = self.rtt_ms[:, sel][s]
-            rw = np.broadcast_to(ww, s.shape)[s]
-            g = self.gateway[:, sel][s]
-            land = self.gateway_country[g] if len(g) else np.array([], dtype=str)
-            landing = []
-            foreign = np.nan
-            if len(g):
-                lc, inv = np.unique(land, return_inverse=True)
-                sh = np.clip(np.bincount(inv, weights=rw) / rw.sum(), 0.0, 1.0)
-                order = np.argsort(-sh)
-                landing = [f"{lc[i]}:{sh[i]:.3f}" for i in order]
-                foreign = min(1.0, float(sh[lc != c].sum()))
-            blocks = self.block_reason[sel]
-            blocked = np.unique(blocks[blocks != ""])
-            out["country"].append(c or "(sea)")
-            out["name"].append(borders.name_of(c) if borders is not None and c in borders else "")
-            out["terminals"].append(len(sel))
-            out["weight"].append(float(ww.sum()))
-            out["served_share"].append(share)
-            out["median_rtt_ms"].append(_weighted_quantile(r, rw, 0.5))
-            out["p95_rtt_ms"].append(_weighted_quantile(r, rw, 0.95))
-            out["foreign_landing_share"].append(foreign)
-            out["landing"].append(";".join(landing))
-            out["policy_block"].append(";".join(blocked))
-            out["state"].append(str(self.state[sel][0]) if self.state is not None else "")
+        rows = [self._country_row(c, np.flatnonzero(t.country == c), w, borders)
+                for c in np.unique(t.country)]
+        keys = list(rows[0]) if rows else list(_COUNTRY_COLUMNS)
+        text = {"country", "name", "landing", "policy_block", "state", "pops"}
         return {
-            k: np.asarray(
-                v,
-                dtype=object
-                if k in ("country", "name", "landing", "policy_block", "state")
-                else None,
-            )
-            for k, v in out.items()
+            k: np.asarray([r[k] for r in rows], dtype=object if k in text else None)
+            for k in keys
         }
+
+    def _country_row(self, c: str, sel: np.ndarray, w: np.ndarray, borders) -> dict:
+        ww = w[sel]
+        s = self.served[:, sel]
+        total = ww.sum() * max(len(self.t_s), 1)
+        share = min(1.0, float((s * ww).sum() / total)) if total > 0 else 0.0
+        rw = np.broadcast_to(ww, s.shape)[s]
+        g = self.gateway[:, sel][s]
+        landing, foreign = [], np.nan
+        if len(g):
+            lc, sh = _shares(self.gateway_country[g], rw)
+            landing = [f"{lc[i]}:{sh[i]:.3f}" for i in range(len(lc))]
+            foreign = min(1.0, float(sh[lc != c].sum()))
+        pc, psh = _shares(np.asarray(self.pops.code)[self.pop[sel]], ww)
+        blocks = self.block_reason[sel]
+        rtt_gw = self.rtt_ms[:, sel][s]
+        pp = self.pop_paths
+        rtt_pop = pp.rtt_pop_ms[:, sel]
+        served_pop = np.isfinite(rtt_pop)
+        wp = np.broadcast_to(ww, served_pop.shape)[served_pop]
+        med = _weighted_median_index(rtt_pop[served_pop], wp)
+
+        def part(a: np.ndarray) -> float:
+            return float(a[:, sel][served_pop][med]) if med >= 0 else np.nan
+
+        return {
+            "country": c or "(sea)",
+            "name": borders.name_of(c) if borders is not None and c in borders else "",
+            "terminals": len(sel),
+            "weight": float(ww.sum()),
+            "served_share": share,
+            "pops": ";".join(f"{pc[i]}:{psh[i]:.3f}" for i in range(len(pc))),
+            "median_rtt_pop_ms": part(pp.rtt_pop_ms),
+            "p95_rtt_pop_ms": _weighted_quantile(rtt_pop[served_pop], wp, 0.95),
+            "radio_ms": part(pp.radio_ms),
+            "lasers_ms": part(pp.lasers_ms),
+            "fibre_ms": part(pp.fibre_ms),
+            "overhead_ms": self.latency.access_overhead_ms if med >= 0 else np.nan,
+            "median_rtt_gateway_ms": _weighted_quantile(rtt_gw, rw, 0.5),
+            "p95_rtt_gateway_ms": _weighted_quantile(rtt_gw, rw, 0.95),
+            "foreign_landing_share": foreign,
+            "landing": ";".join(landing),
+            "policy_block": ";".join(np.unique(blocks[blocks != ""])),
+            "state": str(self.state[sel][0]) if self.state is not None else "",
+        }
+
+
+_COUNTRY_COLUMNS = (
+    "country", "name", "terminals", "weight", "served_share", "pops", "median_rtt_pop_ms",
+    "p95_rtt_pop_ms", "radio_ms", "lasers_ms", "fibre_ms", "overhead_ms",
+    "median_rtt_gateway_ms", "p95_rtt_gateway_ms", "foreign_landing_share", "landing",
+    "policy_block", "state",
+)
+
+
+def _nan_stat(fn, a: np.ndarray, *args) -> np.ndarray:
+    """``fn(a, *args, axis=0)`` over the served steps, NaN for never-served columns."""
+    if not len(a):
+        return np.full(a.shape[1], np.nan)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(a, *args, axis=0)
+
+
+def _shares(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted share of each label, largest first (ties by label)."""
+    if len(labels) == 0:
+        return np.array([], dtype=object), np.array([])
+    lc, inv = np.unique(labels, return_inverse=True)
+    sh = np.clip(np.bincount(inv, weights=weights) / weights.sum(), 0.0, 1.0)
+    order = np.lexsort((lc, -sh))
+    return lc[order], sh[order]
+
+
+def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
+    """Index of the weighted (lower) median of ``x``; -1 if empty."""
+    if len(x) == 0:
+        return -1
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return int(order[np.searchsorted(cw, 0.5 * cw[-1])])
 
 
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -228,12 +311,13 @@ def nearest_gateway_tree(
 @dataclass
 class GatewayTrees:
     """Per landing class (rows), for every satellite: distance to its nearest allowed gateway,
-    which gateway (-1: none) and the next hop towards it; plus the lasers used."""
+    which gateway (-1: none) and the next hop towards it; plus the lasers and gateway links."""
 
     dist_m: np.ndarray
     gateway: np.ndarray
     next_hop: np.ndarray
     lasers: object
+    gw_links: object = None
 
 
 def gateway_trees(
@@ -257,7 +341,46 @@ def gateway_trees(
         np.stack([t[1] for t in trees]).reshape(len(classes), n),
         np.stack([t[2] for t in trees]).reshape(len(classes), n),
         lasers,
+        gwl,
     )
+
+
+@dataclass
+class _Geometry:
+    """What a step needs of the ground, fixed over the window."""
+
+    gw_pos: np.ndarray
+    gw_up: np.ndarray
+    term_pos: np.ndarray
+    term_up: np.ndarray
+    active: np.ndarray
+    """Terminals that policy allows (only they need geometry)."""
+    cls: np.ndarray
+    classes: list[np.ndarray]
+    min_el: object
+
+
+def _check_size(n_t: int, n_term: int) -> None:
+    need = n_t * n_term * _BYTES_PER_SAMPLE
+    if need > _MAX_RTT_SAMPLES_BYTES:
+        from .errors import InputError
+
+        raise InputError(
+            f"{n_t} steps x {n_term} terminals needs {need / 2**30:.1f} GiB of per-step results; "
+            "use fewer terminals or a longer step",
+            key="time",
+        )
+
+
+def _gateway_rtt(geo: _Geometry, trees: GatewayTrees, tl, out: StepArrays, i: int) -> None:
+    """Today's terminal ↔ nearest allowed gateway light-time RTT, at step ``i``."""
+    cost = tl.range_m + trees.dist_m[geo.cls[geo.active[tl.gs]], tl.sat]
+    local, best, k = best_per_group(tl.gs, cost)
+    who = geo.active[local]
+    g = trees.gateway[geo.cls[who], tl.sat[k]]
+    ok = g >= 0
+    out.rtt_gw_ms[i, who[ok]] = 2.0 * best[ok] / SPEED_OF_LIGHT_M_S * 1e3
+    out.gateway[i, who[ok]] = g[ok]
 
 
 def evaluate(
@@ -268,132 +391,101 @@ def evaluate(
     *,
     borders: Borders | None = None,
     on_progress: Callable[[int], None] | None = None,
+    latency: LatencyModel | None = None,
 ) -> ServiceResult:
     """Evaluate ``policy`` for ``terminals`` over the times of ``net`` (a
     :class:`~leosim.simulate.Network`; its stations are not used).
 
-    ``t_s`` defaults to the single time 0 after the network's start.
+    ``t_s`` defaults to the single time 0 after the network's start.  Besides who is served and
+    the light time to the nearest allowed gateway, every served terminal gets the round trip to
+    its PoP (:mod:`leosim.latency`) under ``latency`` (default :class:`LatencyModel`).
     """
     borders = borders or Borders.default()
+    latency = latency or LatencyModel()
     t_s = np.atleast_1d(np.asarray([0.0] if t_s is None else t_s, dtype=np.float64))
     n_t, n_term = len(t_s), len(terminals)
-    need = n_t * n_term * (4 + 4)
-    if need > _MAX_RTT_SAMPLES_BYTES:
-        from .errors import InputError
-
-        raise InputError(
-            f"{n_t} steps x {n_term} terminals needs {need / 2**30:.1f} GiB of per-step results; "
-            "use fewer terminals or a longer step",
-            key="time",
-        )
+    _check_size(n_t, n_term)
     allowed, reason = policy.terminal_permission(terminals, borders)
     cls, classes = policy.landing_classes(terminals.country)
-    gw = policy.gateways
-    ell = net.ellipsoid
-    gw_pos = geodetic_to_ecef_m(gw.latitude_deg, gw.longitude_deg, 0.0, ell)
-    gw_up = local_up(gw.latitude_deg, gw.longitude_deg)
-    term_pos = geodetic_to_ecef_m(terminals.latitude_deg, terminals.longitude_deg, 0.0, ell)
-    term_up = local_up(terminals.latitude_deg, terminals.longitude_deg)
-    # Only terminals policy allows need geometry at all.
-    active = np.flatnonzero(allowed)
-    rtt = np.full((n_t, n_term), np.nan, dtype=np.float32)
-    gateway = np.full((n_t, n_term), -1, dtype=np.int32)
-    visible = np.zeros(n_term, dtype=np.int64)
+    gw, ell = policy.gateways, net.ellipsoid
+    geo = _Geometry(
+        geodetic_to_ecef_m(gw.latitude_deg, gw.longitude_deg, 0.0, ell),
+        local_up(gw.latitude_deg, gw.longitude_deg),
+        geodetic_to_ecef_m(terminals.latitude_deg, terminals.longitude_deg, 0.0, ell),
+        local_up(terminals.latitude_deg, terminals.longitude_deg),
+        np.flatnonzero(allowed),
+        cls,
+        classes,
+        policy.user_min_elevation_deg(net),
+    )
+    pop_of, pop_how = PopHoming.builtin().home(
+        np.asarray(terminals.country), terminals.latitude_deg, terminals.longitude_deg,
+        policy.pops, policy.pop_overrides,
+    )
+    router = PopRouter(latency, gw, policy.pops, cls, classes, pop_of, geo.active)
+    out = StepArrays.empty(n_t, n_term)
+    slot_t = latency.slot_start_s(net.start.timestamp(), t_s)
+    all_t = np.unique(np.r_[t_s, slot_t])
+    eval_step = {float(t): i for i, t in enumerate(t_s)}
+    is_slot = set(slot_t.tolist())
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
-    step = 0
-    for ts, pos_chunk in orbits.iter_ecef_m(net.start, t_s):
-        for k in range(len(ts)):
-            pos = pos_chunk[k]
+    for ts, pos_chunk in orbits.iter_ecef_m(net.start, all_t):
+        for tau, pos in zip(ts, pos_chunk, strict=True):
             trees = gateway_trees(
-                pos,
-                net.isl_pairs,
-                net.isl_max_length_m,
-                gw_pos,
-                gw_up,
-                classes,
+                pos, net.isl_pairs, net.isl_max_length_m, geo.gw_pos, geo.gw_up, classes,
                 gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
             )
-            dist, via = trees.dist_m, trees.gateway
-            if len(active):
-                tl = ground_links(
-                    term_pos[active],
-                    term_up[active],
-                    pos,
-                    min_elevation_deg=policy.user_min_elevation_deg(net),
-                )
-                if len(tl):
-                    visible[active[np.unique(tl.gs)]] += 1
-                    cost = tl.range_m + dist[cls[active[tl.gs]], tl.sat]
-                    local, best, k = best_per_group(tl.gs, cost)
-                    who = active[local]
-                    g = via[cls[who], tl.sat[k]]
-                    ok = g >= 0
-                    rtt[step, who[ok]] = 2.0 * best[ok] / SPEED_OF_LIGHT_M_S * 1e3
-                    gateway[step, who[ok]] = g[ok]
-            step += 1
-        if on_progress is not None:
-            on_progress(len(ts))
+            tl = ground_links(
+                geo.term_pos[geo.active], geo.term_up[geo.active], pos,
+                min_elevation_deg=geo.min_el,
+            )
+            paths = router.paths(pos, trees.lasers.edges, trees.gw_links, geo.gw_pos)
+            if float(tau) in is_slot:
+                router.assign(float(tau), tl, paths)
+            i = eval_step.get(float(tau))
+            if i is None:
+                continue
+            if len(tl):
+                out.visible[geo.active[np.unique(tl.gs)]] += 1
+                _gateway_rtt(geo, trees, tl, out, i)
+            router.measure(float(slot_t[i]), tl, paths, out, i)
+            if on_progress is not None:
+                on_progress(1)
     return ServiceResult(
-        policy.name,
-        terminals,
-        t_s,
-        allowed,
-        reason,
-        rtt,
-        gateway,
-        np.asarray(gw.country),
-        visible,
-        policy.state_of(terminals.country),
+        policy.name, terminals, t_s, allowed, reason, out.rtt_gw_ms, out.gateway,
+        np.asarray(gw.country), out.visible, policy.state_of(terminals.country),
+        pops=policy.pops, pop=pop_of, pop_source=pop_how, gateway_name=np.asarray(gw.name),
+        pop_paths=out, latency=latency,
     )
 
 
 def compare(
     a: ServiceResult, b: ServiceResult, borders: Borders | None = None
 ) -> dict[str, np.ndarray]:
-    """Per-country difference B − A: served share, RTT, foreign landing and landing countries."""
+    """Per-country difference B − A: served share, RTT to the PoP and to the gateway, foreign
+    landing, landing countries and PoPs."""
     ca, cb = a.country_table(borders), b.country_table(borders)
     codes = sorted(set(ca["country"]) | set(cb["country"]))
     ia = {c: i for i, c in enumerate(ca["country"])}
     ib = {c: i for i, c in enumerate(cb["country"])}
+    text = ("landing", "pops")
 
-    def get(tab, idx, key, c, default=np.nan):
+    def get(tab, idx, key, c):
+        default = 0.0 if key == "served_share" else ("" if key in text else np.nan)
         return tab[key][idx[c]] if c in idx else default
 
-    out: dict[str, list] = {
-        k: []
-        for k in (
-            "country",
-            "name",
-            "served_share_a",
-            "served_share_b",
-            "served_share_change",
-            "median_rtt_ms_a",
-            "median_rtt_ms_b",
-            "median_rtt_ms_change",
-            "foreign_landing_share_a",
-            "foreign_landing_share_b",
-            "landing_a",
-            "landing_b",
-        )
-    }
+    out: dict[str, list] = {"country": list(codes), "name": []}
     for c in codes:
-        sa, sb = get(ca, ia, "served_share", c, 0.0), get(cb, ib, "served_share", c, 0.0)
-        ra, rb = get(ca, ia, "median_rtt_ms", c), get(cb, ib, "median_rtt_ms", c)
-        out["country"].append(c)
-        out["name"].append(get(ca, ia, "name", c, "") or get(cb, ib, "name", c, ""))
-        out["served_share_a"].append(sa)
-        out["served_share_b"].append(sb)
-        out["served_share_change"].append(sb - sa)
-        out["median_rtt_ms_a"].append(ra)
-        out["median_rtt_ms_b"].append(rb)
-        out["median_rtt_ms_change"].append(rb - ra)
-        out["foreign_landing_share_a"].append(get(ca, ia, "foreign_landing_share", c))
-        out["foreign_landing_share_b"].append(get(cb, ib, "foreign_landing_share", c))
-        out["landing_a"].append(get(ca, ia, "landing", c, ""))
-        out["landing_b"].append(get(cb, ib, "landing", c, ""))
+        out["name"].append(get(ca, ia, "name", c) if c in ia else get(cb, ib, "name", c))
+    for key in ("served_share", "median_rtt_pop_ms", "median_rtt_gateway_ms"):
+        va = [get(ca, ia, key, c) for c in codes]
+        vb = [get(cb, ib, key, c) for c in codes]
+        out[f"{key}_a"], out[f"{key}_b"] = va, vb
+        out[f"{key}_change"] = list(np.subtract(vb, va))
+    for key in ("foreign_landing_share", *text):
+        out[f"{key}_a"] = [get(ca, ia, key, c) for c in codes]
+        out[f"{key}_b"] = [get(cb, ib, key, c) for c in codes]
+    keep_text = {"country", "name", "landing_a", "landing_b", "pops_a", "pops_b"}
     return {
-        k: np.asarray(
-            v, dtype=object if k in ("country", "name", "landing_a", "landing_b") else float
-        )
-        for k, v in out.items()
+        k: np.asarray(v, dtype=object if k in keep_text else float) for k, v in out.items()
     }

@@ -1,0 +1,69 @@
+"""Ctrl-C and SIGTERM for the command line: one exception, cleanup on the way out.
+
+:func:`install` makes SIGINT and SIGTERM (and SIGHUP) raise :class:`Interrupted`, a
+:class:`KeyboardInterrupt`, in the main thread, so ``finally`` blocks and context managers
+(staging folders, worker pools) run for a ``kill`` exactly as for Ctrl-C.  The command line
+then prints one line and exits with ``128 + signal number`` (130 for Ctrl-C, 143 for SIGTERM),
+the shell's convention.  This module imports nothing heavy: it is installed before the rest of
+leosim is imported.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+_received: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when SIGINT, SIGTERM or SIGHUP arrives."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Make SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only)."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _raise)
+
+
+def received() -> list[int]:
+    """The signals received so far (in order)."""
+    return list(_received)
+
+
+def exit_code(exc: BaseException | None = None) -> int:
+    """``128 + signal number`` of the interrupt (130 when no signal was seen: Ctrl-C)."""
+    if isinstance(exc, Interrupted):
+        return 128 + exc.signum
+    return 128 + (_received[0] if _received else signal.SIGINT)
+
+
+def exit_interrupted(exc: BaseException | None = None) -> None:
+    """Print ``interrupted`` on standard error and exit with :func:`exit_code`."""
+    code = exit_code(exc)
+    # Further signals must not cut this short with a traceback.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
+    try:
+        name = signal.Signals(code - 128).name
+    except ValueError:
+        name = "signal"
+    try:
+        sys.stderr.write(f"interrupted ({name})\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    raise SystemExit(code)
