@@ -23,8 +23,9 @@ from scipy.spatial import cKDTree
 from .constants import EARTH_RADIUS_M, ISL_GRAZING_ALTITUDE_M
 from .errors import InputError
 
-# Dense GSL geometry below this many station-satellite pairs; a k-d tree above it.
-_DENSE_PAIR_LIMIT = 4_000_000
+# Dense GSL geometry below this many station-satellite pairs; a k-d tree above it (measured:
+# 100 stations x 9,581 satellites 5.2 ms by k-d tree, 15 ms dense; x 1,584: 1.0 vs 1.2 ms).
+_DENSE_PAIR_LIMIT = 100_000
 
 
 def max_isl_length_m(
