@@ -44,6 +44,15 @@ def _leosim(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def _invoke(*args: str):
+    """The CLI in this process (typer's runner): fast, for commands that route nothing."""
+    from typer.testing import CliRunner
+
+    from leosim.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
 def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
     p = tmp_path / name
     p.write_text(text)
@@ -198,8 +207,8 @@ def test_presets_and_export_tle(tmp_path):
 
 def test_export_tle_refuses_folders_and_devices(tmp_path):
     for target, expect in ((tmp_path, "is a folder"), ("/dev/null", "character device")):
-        r = _leosim("export-tle", "starlink-550-hypatia", str(target))
-        assert r.returncode == 2, r.stderr
+        r = _invoke("export-tle", "starlink-550-hypatia", str(target))
+        assert r.exit_code == 2, r.stderr
         assert r.stderr.strip().splitlines() == [r.stderr.strip()] and expect in r.stderr
         assert "Traceback" not in r.stderr
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
@@ -209,8 +218,8 @@ def test_export_tle_refuses_folders_and_devices(tmp_path):
 def test_readme_export_tle_example_works_as_written():
     readme = README.read_text(encoding="utf-8")
     cmd = re.search(r"`leosim (export-tle [^`]*)`", readme).group(1).split()
-    r = _leosim(*cmd)
-    assert r.returncode == 0, r.stderr
+    r = _invoke(*cmd)
+    assert r.exit_code == 0, r.stderr
     assert r.stdout == (DATA / "hypatia" / "tles_starlink550_generated.txt").read_text()
 
 
@@ -292,9 +301,9 @@ def test_every_option_has_help_and_help_is_literal():
             if p.param_type_name == "argument":
                 assert (getattr(p, "help", "") or "").strip(), (path, p.name)
     assert {"run", "coverage", "capacity", "policy evaluate", "regions", "gateways"} <= seen
-    r = _leosim("coverage", "--help")
-    assert r.returncode == 0 and "[coverage]" in r.stdout
-    r = _leosim("run", "--help")
+    r = _invoke("coverage", "--help")
+    assert r.exit_code == 0 and "[coverage]" in r.stdout
+    r = _invoke("run", "--help")
     assert "<bool>" not in r.stdout and "--quiet" in r.stdout
 
 
@@ -314,20 +323,20 @@ def test_listing_gateways_pops_and_regions_matches_the_data():
         and r["status"] == "operational"
         and "TT&C" not in r["name"]
     ]
-    r = _leosim("gateways", "--country", "PHL")
-    assert r.returncode == 0, r.stderr
+    r = _invoke("gateways", "--country", "PHL")
+    assert r.exit_code == 0, r.stderr
     assert want and all(n in r.stdout for n in want)
     assert (f"{len(want)} gateway site" + ("" if len(want) == 1 else "s")) in r.stdout
     assert "Akita" not in r.stdout
     pops = [r for r in csv.DictReader(open(pkg / "starlink_pops.csv", encoding="utf-8"))]
     jp = [p["code"] for p in pops if p["country_adm0_a3"] == "JPN"]
-    r = _leosim("pops", "--country", "JPN")
-    assert r.returncode == 0 and jp and all(c in r.stdout for c in jp)
-    r = _leosim("regions", "--country", "UKR")
-    assert r.returncode == 0 and "crimea" in r.stdout
+    r = _invoke("pops", "--country", "JPN")
+    assert r.exit_code == 0 and jp and all(c in r.stdout for c in jp)
+    r = _invoke("regions", "--country", "UKR")
+    assert r.exit_code == 0 and "crimea" in r.stdout
     assert "abkhazia" not in r.stdout
-    r = _leosim("gateways", "--country", "XYZ")
-    assert r.returncode == 2 and r.stderr.startswith("error:") and "XYZ" in r.stderr
+    r = _invoke("gateways", "--country", "XYZ")
+    assert r.exit_code == 2 and r.stderr.startswith("error:") and "XYZ" in r.stderr
 
 
 def _readme_block(lang: str, contains: str) -> str:
