@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ._cliutil import console, out_console
 from ._cliutil import fail as _fail
@@ -68,15 +67,14 @@ def fetch(
             allow_stale=allow_stale,
         )
         for note in res.notes:
-            console.print(escape(note), highlight=False, soft_wrap=True)
+            console.print(note, highlight=False, soft_wrap=True)
         write_out(out, res.body)
     except FetchError as exc:
         _fail(FetchError(f"{exc}; {out} was not written"))
     except LeosimError as exc:
         _fail(exc)
     out_console.print(
-        f"wrote {escape(str(out))}: {res.n_satellites} satellites "
-        f"({_ORIGIN[res.origin]} {escape(res.url)})",
+        f"wrote {out}: {res.n_satellites} satellites ({_ORIGIN[res.origin]} {res.url})",
         highlight=False,
         soft_wrap=True,
     )
