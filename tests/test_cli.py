@@ -388,3 +388,26 @@ def test_example_comments_about_gateways_match_the_data():
                         claims += 1
                         assert by_name[name] not in have, f"{path.name}: {m.group(0)!r}"
     assert claims >= 2
+
+
+def test_catalogue_fetch_checks_its_out_file_before_any_request(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    os.symlink(tmp_path / "nowhere" / "x.tle", tmp_path / "dangling.tle")
+    for out, expect in (
+        ("a_file/deeper/sub.tle", "is a file, not a folder"),
+        ("dangling.tle", "link"),
+    ):
+        # 127.0.0.1:9 (discard) is never contacted: the check comes first
+        r = _invoke(
+            "catalogue",
+            "fetch",
+            "starlink",
+            "--out",
+            str(tmp_path / out),
+            "--base-url",
+            "http://127.0.0.1:9/",
+            "--cache-dir",
+            str(tmp_path / "c"),
+        )
+        assert r.exit_code == 2 and expect in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1

@@ -55,9 +55,11 @@ def fetch(
     that the request is conditional. Every download is checked before it replaces the cache.
     """
     from .celestrak import FetchError, check_out_path, fetch_gp, write_out
+    from .outputs import check_output_file
 
     try:
         check_out_path(out)
+        check_output_file(out)  # also: dangling links, a path below a file, unwritable folders
         res = fetch_gp(
             group,
             fmt,
