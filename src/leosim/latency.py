@@ -23,8 +23,8 @@ Multifaceted Look at Starlink Performance", WWW 2024): with ``reconfiguration_s 
 terminal keeps the satellite chosen at the start of its slot for the whole slot.
 
 >>> m = LatencyModel(access_overhead_ms=10.0)
->>> round(m.rtt_ms(radio_m=1_000e3, laser_m=0.0, fibre_m=100e3), 3)   # 2·1000 km/c + 2·100 km·2.1·1.468/c + 10
-18.727
+>>> round(float(m.rtt_ms(radio_m=1_000e3, laser_m=0.0, fibre_m=100e3)), 3)  # 2·(1000 + 100·1.468) km / c + 10
+17.651
 """
 
 from __future__ import annotations

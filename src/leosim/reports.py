@@ -81,6 +81,12 @@ def _pyplot():
     return plt
 
 
+def _literal(text: str) -> str:
+    """``text`` as matplotlib must draw it: ``$`` escaped, so names are never parsed as math
+    (an unbalanced ``$x^$`` in a scenario name would otherwise fail after the whole run)."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -95,7 +101,7 @@ def _map_axes(ax, fig, mappable, value: str, bbox: tuple, title: str) -> None:
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(_literal(title), fontsize=10)
 
 
 def plot_rtt(
@@ -115,12 +121,12 @@ def plot_rtt(
         sel = keys == u
         s, d = int(src[sel][0]), int(dst[sel][0])
         label = f"{names[s]} → {names[d]}" if names else f"{s} → {d}"
-        ax.plot(t[sel], rtt[sel], lw=1.4, label=label, drawstyle="steps-post")
+        ax.plot(t[sel], rtt[sel], lw=1.4, label=_literal(label), drawstyle="steps-post")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("round-trip time (ms)")
     ax.grid(alpha=0.3)
     if title:
-        ax.set_title(title)
+        ax.set_title(_literal(title))
     if len(uniq) <= 12:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _save(fig, path)
