@@ -192,3 +192,17 @@ def test_kills_and_interrupts_leave_no_workers_and_no_mixed_output(tmp_path):
     assert p.wait(timeout=120) == 0, err.read_text()
     assert check_output(tmp_path / "out", N_STEPS, len(PAIRS)) == "complete"
     assert staging_left(tmp_path) == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_during_start_up_is_one_line(tmp_path, sig, code):
+    """Ctrl-C (to the group) or SIGTERM while leosim is still importing and building."""
+    (tmp_path / "s.toml").write_text(SCENARIO)
+    command = [sys.executable, "-m", "leosim"]
+    rc, _, survivors, stderr = one_trial(
+        command, tmp_path, tmp_path / "out", sig, "start", 0.3, "s"
+    )
+    assert rc == code and survivors == 0, stderr
+    assert stderr.strip().splitlines() == [f"interrupted ({signal.Signals(sig).name})"], stderr
+    assert not (tmp_path / "out").exists()
+    assert staging_left(tmp_path) == []

@@ -280,3 +280,24 @@ def test_step_grid_times_are_exact_decimals(step):
     exact = [float(k * Decimal(step)) for k in range(1000)]
     assert t.tolist() == exact
     assert all(len(re.sub(r"[-.e0]", "", repr(x))) <= 12 for x in t.tolist())
+
+
+def test_plots_draw_names_literally_not_as_math(tmp_path):
+    from leosim.reports import plot_rtt, plot_service_map
+
+    cols = {
+        "src": np.array([0, 0]),
+        "dst": np.array([1, 1]),
+        "time_s": np.array([0.0, 1.0]),
+        "rtt_ms": np.array([10.0, 11.0]),
+    }
+    # An unbalanced "$x^$" is a mathtext error when drawn unescaped (matplotlib raises).
+    plot_rtt(cols, tmp_path / "rtt.png", ["Paris $x^$", "Luanda"], title="run $x^$ [bold] :x:")
+    table = {
+        "latitude_deg": np.array([25.0]),
+        "longitude_deg": np.array([121.0]),
+        "served_fraction": np.array([1.0]),
+    }
+    plot_service_map(table, tmp_path / "map.png", title="policy $x^$")
+    assert (tmp_path / "rtt.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "map.png").read_bytes()[:4] == b"\x89PNG"
