@@ -63,9 +63,12 @@ def max_file_bytes() -> int:
     return int(mb * 2**20)
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What an ``os.stat`` mode names, for messages: "a folder", "a FIFO (named pipe)", ..."""
     if stat.S_ISDIR(mode):
         return "a folder"
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISFIFO(mode):
         return "a FIFO (named pipe)"
     if stat.S_ISCHR(mode):
@@ -101,7 +104,7 @@ def read_bytes(path: str | Path, *, what: str = "input file") -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InputError(
-                f"cannot read {what}: it is {_kind(st.st_mode)}, not a regular file", source=p
+                f"cannot read {what}: it is {file_kind(st.st_mode)}, not a regular file", source=p
             )
         if st.st_size > limit:
             raise InputError(

@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ._io import file_kind
 from .errors import InputError
 
 MANIFEST = "manifest.json"
@@ -56,22 +57,6 @@ CSV_SIGNIFICANT_DIGITS = 12
 
 _HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 _STAGING_RE = re.compile(r"^\..*\.leosim-(partial|trash)-([0-9a-f]{8})-(\d+)-[A-Za-z0-9_]+$")
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISREG(mode):
-        return "a file"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 def _follow(path: Path) -> Path:
@@ -97,7 +82,7 @@ def _existing_ancestor(path: Path) -> Path:
     real = _follow(a)
     if not real.is_dir():
         raise InputError(
-            f"cannot create it: {a} is {_kind(real.stat().st_mode)}, not a folder", source=path
+            f"cannot create it: {a} is {file_kind(real.stat().st_mode)}, not a folder", source=path
         )
     return real
 
@@ -165,7 +150,7 @@ def check_output_dir(path: str | Path) -> Path:
         real = _follow(p)
         mode = real.stat().st_mode
         if not stat.S_ISDIR(mode):
-            raise InputError(f"is {_kind(mode)}, not a folder", source=path)
+            raise InputError(f"is {file_kind(mode)}, not a folder", source=path)
         _check_replaceable(real, Path(path))
         _probe_writable(real.parent, Path(path))
         return real
@@ -187,7 +172,7 @@ def check_output_file(path: str | Path) -> Path:
         mode = real.stat().st_mode
         if not stat.S_ISREG(mode):
             raise InputError(
-                f"is {_kind(mode)}; leosim only replaces regular files: give a file name",
+                f"is {file_kind(mode)}; leosim only replaces regular files: give a file name",
                 source=path,
             )
         _probe_writable(real.parent, Path(path))

@@ -53,6 +53,7 @@ from ._config import AsTuple, _pydantic_to_input_error, _Strict
 from ._io import read_toml
 from .borders import Borders
 from .errors import InputError
+from .ground import great_circle_m
 from .ground_segment import (
     Gateways,
     PoPs,
@@ -228,16 +229,8 @@ class ExclusionZone:
                 inside = inside | within_km(self.geometry, lat, lon, self.outward_km)
             return inside
         if self.kind == "point":
-            return _great_circle_km(lat, lon, *self.centre_deg) <= self.radius_km
+            return great_circle_m(lat, lon, *self.centre_deg) <= self.radius_km * 1e3
         return borders.within_border_buffer(lat, lon, self.country, buffer_km=self.buffer_km)
-
-
-def _great_circle_km(lat, lon, lat0, lon0) -> np.ndarray:
-    """Haversine distance on the 6371.0088 km mean sphere."""
-    p1, p2 = np.radians(lat), np.radians(lat0)
-    dl = np.radians(np.asarray(lon) - lon0)
-    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
 
 
 @dataclass

@@ -259,21 +259,22 @@ def _shares(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.nda
     return lc[order], sh[order]
 
 
-def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
-    """Index of the weighted (lower) median of ``x``; -1 if empty."""
+def _weighted_quantile_index(x: np.ndarray, w: np.ndarray, q: float) -> int:
+    """Index of the weighted (lower) ``q``-quantile of ``x``; -1 if empty."""
     if len(x) == 0:
         return -1
     order = np.argsort(x, kind="stable")
     cw = np.cumsum(w[order])
-    return int(order[np.searchsorted(cw, 0.5 * cw[-1])])
+    return int(order[np.searchsorted(cw, q * cw[-1])])
+
+
+def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
+    return _weighted_quantile_index(x, w, 0.5)
 
 
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
-    if len(x) == 0:
-        return float("nan")
-    order = np.argsort(x)
-    cw = np.cumsum(w[order])
-    return float(x[order][np.searchsorted(cw, q * cw[-1])])
+    i = _weighted_quantile_index(x, w, q)
+    return float(x[i]) if i >= 0 else float("nan")
 
 
 def nearest_gateway_tree(
