@@ -348,6 +348,7 @@ def _load_plugins() -> None:
         ("leosim.coverage_cli", "coverage"),
         ("leosim.capacity_cli", "capacity"),
         ("leosim.catalogue_cli", "catalogue"),
+        ("leosim.report_cli", "report"),
     ):
         try:
             module = __import__(mod, fromlist=["app"])
