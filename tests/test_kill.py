@@ -206,3 +206,49 @@ def test_interrupt_during_start_up_is_one_line(tmp_path, sig, code):
     assert stderr.strip().splitlines() == [f"interrupted ({signal.Signals(sig).name})"], stderr
     assert not (tmp_path / "out").exists()
     assert staging_left(tmp_path) == []
+
+
+HUNG_CLEANUP = {
+    # Cleanup that blocks for good inside the handler of the interrupt.
+    "lock": "lock = threading.Lock(); lock.acquire(); lock.acquire()",
+    # A thread joined at interpreter exit that never ends (what a pool whose worker died
+    # holding a queue lock does to concurrent.futures' exit hook).
+    "exit-join": "threading.Thread(target=time.sleep, args=(600,)).start(); "
+    "_signals.exit_interrupted(exc)",
+}
+
+
+@pytest.mark.parametrize("how", sorted(HUNG_CLEANUP))
+def test_a_hung_cleanup_still_ends_the_process(tmp_path, how):
+    """The watchdog started by the signal ends the process with 143 after the time limit."""
+    script = (
+        "import threading, time\n"
+        "from leosim import _signals\n"
+        "_signals.CLEANUP_LIMIT_S = 1.0\n"
+        "_signals.install()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt as exc:\n"
+        f"    {HUNG_CLEANUP[how]}\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert p.stdout.readline().strip() == b"ready"
+    t0 = time.monotonic()
+    os.kill(p.pid, signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        rc = "hung"
+    elapsed_s = time.monotonic() - t0
+    stderr = p.stderr.read().decode()
+    assert rc == 143, (rc, stderr)
+    assert 0.9 <= elapsed_s < 10.0, elapsed_s
+    assert stderr.strip().splitlines() == ["interrupted (SIGTERM)"], stderr

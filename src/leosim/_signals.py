@@ -10,10 +10,23 @@ leosim is imported.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
+import time
+
+CLEANUP_LIMIT_S = 8.0
+"""Longest a signalled process spends cleaning up before it exits anyway, seconds.
+
+Cleanup after an interrupt can block for good: a worker terminated while it held a lock of
+the pool's queues leaves the pool's manager thread (joined at interpreter exit) waiting on it
+for ever.  The watchdog started by the first signal ends the process with the same exit status
+once this much time has passed; the workers then die with it (see :mod:`leosim._workers`) and
+the next run removes any staging folder left behind (:mod:`leosim.outputs`)."""
 
 _received: list[int] = []
+_announced = threading.Event()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -24,9 +37,38 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+def _watchdog(code: int, limit_s: float) -> None:
+    time.sleep(limit_s)
+    if not _announced.is_set():
+        _announce(code)
+    os._exit(code)
+
+
+def _start_watchdog(code: int, limit_s: float | None = None) -> None:
+    limit = CLEANUP_LIMIT_S if limit_s is None else limit_s
+    threading.Thread(
+        target=_watchdog, args=(code, limit), daemon=True, name="leosim-exit-watchdog"
+    ).start()
+
+
 def _raise(signum: int, frame: object) -> None:
     _received.append(signum)
+    if len(_received) == 1:
+        _start_watchdog(128 + signum)
     raise Interrupted(signum)
+
+
+def _announce(code: int) -> None:
+    _announced.set()
+    try:
+        name = signal.Signals(code - 128).name
+    except ValueError:
+        name = "signal"
+    try:
+        sys.stderr.write(f"interrupted ({name})\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def install() -> None:
@@ -57,13 +99,8 @@ def exit_interrupted(exc: BaseException | None = None) -> None:
         sig = getattr(signal, name, None)
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)
-    try:
-        name = signal.Signals(code - 128).name
-    except ValueError:
-        name = "signal"
-    try:
-        sys.stderr.write(f"interrupted ({name})\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    if not _received:  # a plain KeyboardInterrupt: no watchdog is running yet
+        _start_watchdog(code)
+    if not _announced.is_set():
+        _announce(code)
     raise SystemExit(code)
