@@ -61,7 +61,13 @@ def _main(
     service policy by territory, coverage and capacity.  Start with `leosim demo`."""
 
 
-def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool) -> None:
+def _run(
+    scenario_path: Path | None,
+    out: Path,
+    workers: int | None,
+    quiet: bool,
+    execution: dict | None = None,
+) -> None:
     from .runner import run_scenario
     from .scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
 
@@ -97,13 +103,24 @@ def _run(scenario_path: Path | None, out: Path, workers: int | None, quiet: bool
 
     try:
         res = run_scenario(
-            sc, out, scenario_text=text, workers=workers, on_start=on_start, on_progress=on_progress
+            sc,
+            out,
+            scenario_text=text,
+            workers=workers,
+            on_start=on_start,
+            on_progress=on_progress,
+            **(execution or {}),
         )
     finally:
         if task:  # a bar never started must not print its closing newline
             progress.stop()
     if quiet:
         return
+    if res.chunks_resumed:
+        console.print(
+            f"resumed: {res.chunks_resumed} of {plural(res.num_chunks, 'chunk')} were finished",
+            soft_wrap=True,
+        )
     s = res.summary
     table = Table(title=f"RTT per pair ({plural(res.num_steps, 'step')}, {res.wall_s:.1f} s)")
     for col in ("pair", "min ms", "median ms", "max ms", "path changes", "unreachable"):
@@ -131,10 +148,40 @@ def run(
         int | None, typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1)
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            help="serial, processes, dask or ray (default: the scenario's [execution], else "
+            "processes with several workers)."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, auto)."
+        ),
+    ] = None,
+    chunk_s: Annotated[
+        float | None,
+        typer.Option(
+            "--chunk-s",
+            help="Chunk length, seconds of the window (unit of work and resume).",
+            min=1e-9,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue an interrupted run of the same scenario from its finished chunks."
+        ),
+    ] = False,
 ) -> None:
     """Route every pair of a scenario over its time window and write routes.csv, a plot and a summary."""
     try:
-        _run(scenario, out, workers, quiet)
+        if address is not None and executor is None:
+            raise LeosimError("--address needs --executor dask or --executor ray")
+        execution = {"executor": executor, "address": address, "chunk_s": chunk_s, "resume": resume}
+        _run(scenario, out, workers, quiet, execution)
     except LeosimError as exc:
         _fail(exc)
 
@@ -349,6 +396,7 @@ def _load_plugins() -> None:
         ("leosim.capacity_cli", "capacity"),
         ("leosim.catalogue_cli", "catalogue"),
         ("leosim.report_cli", "report"),
+        ("leosim.export_cli", "export"),
     ):
         try:
             module = __import__(mod, fromlist=["app"])

@@ -78,8 +78,10 @@ def plus_grid_isls(num_planes: int, sats_per_plane: int, *, isl_shift: int = 0, 
     """+Grid ISLs of a Walker shell numbered ``offset + o * S + n``; shape ``(n_isl, 2)``.
 
     Links (o, n)–(o, n+1 mod S) and (o, n)–(o+1 mod P, n+shift mod S): 2·P·S links, 4 per
-    satellite, as Hypatia's ``generate_plus_grid_isls``.  Degenerate shells (one plane, or
-    two slots per plane) would create duplicate links; those are removed.
+    satellite, as Hypatia's ``generate_plus_grid_isls``, in its order (satellite by satellite,
+    the in-plane link first; each pair as ``(smaller, larger)``), which numbers the laser
+    interfaces of its ``isls.txt``.  Degenerate shells (one plane, or two slots per plane)
+    would create duplicate links; those are removed.
     """
     p, s = num_planes, sats_per_plane
     o = np.repeat(np.arange(p), s)
@@ -87,10 +89,10 @@ def plus_grid_isls(num_planes: int, sats_per_plane: int, *, isl_shift: int = 0, 
     sid = o * s + n
     intra = np.stack([sid, o * s + (n + 1) % s], axis=1)
     inter = np.stack([sid, ((o + 1) % p) * s + (n + isl_shift) % s], axis=1)
-    pairs = np.concatenate([intra, inter])
+    pairs = np.sort(np.stack([intra, inter], axis=1).reshape(-1, 2), axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
-    return pairs + offset
+    _, first = np.unique(pairs, axis=0, return_index=True)
+    return pairs[np.sort(first)] + offset
 
 
 def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int = 0) -> np.ndarray:
