@@ -159,7 +159,7 @@ def _time_grid(sc: Scenario) -> tuple[int, np.ndarray]:
             source=sc.source,
             key="time.step_s",
         )
-    step_ns = int(round(step_ms)) * 1_000_000
+    step_ns = round(step_ms) * 1_000_000
     return step_ns, np.arange(t.num_steps, dtype=np.int64) * step_ns
 
 
@@ -245,16 +245,10 @@ def ground_stations_text(net: Network) -> str:
     """``ground_stations.txt`` as satgenpy's ``extend_ground_stations`` writes it."""
     st = net.stations
     xyz = st.ecef_m(net.ellipsoid)
+    lat, lon, ele = st.latitude_deg, st.longitude_deg, st.elevation_m
     return "".join(
-        "%d,%s,%f,%f,%f,%f,%f,%f\n"
-        % (
-            gid,
-            st.names[gid],
-            st.latitude_deg[gid],
-            st.longitude_deg[gid],
-            st.elevation_m[gid],
-            *xyz[gid],
-        )
+        f"{gid},{st.names[gid]},{lat[gid]:f},{lon[gid]:f},{ele[gid]:f},"
+        f"{xyz[gid, 0]:f},{xyz[gid, 1]:f},{xyz[gid, 2]:f}\n"
         for gid in range(len(st))
     )
 
