@@ -25,8 +25,9 @@ output (or nothing), never a mix.
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +36,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from .chunkstore import ChunkStore
 from .errors import InputError
+from .execution import make_executor, plan_chunks, resolve_executor
 from .outputs import OutputDir, csv_row_columns, to_arrow, write_table
 from .reports import pair_summary, plot_rtt
 from .scenario import Scenario
-from .simulate import ROUTE_COLUMNS, Network, RouteTable, build_network, iter_chunks
+from .simulate import (
+    ROUTE_COLUMNS,
+    Network,
+    RouteTable,
+    build_network,
+    check_run_size,
+    chunk_task,
+)
 
 
 class _RouteWriters:
@@ -85,6 +95,10 @@ class RunResult:
     out_dir: Path
     files: list[str]
     """The files written into ``out_dir``, in the order they were written."""
+    executor: str = "serial"
+    num_chunks: int = 0
+    chunks_resumed: int = 0
+    """Chunks found finished by ``--resume`` (not computed again)."""
 
 
 def run_scenario(
@@ -93,27 +107,61 @@ def run_scenario(
     *,
     scenario_text: str,
     workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    chunk_s: float | None = None,
+    resume: bool = False,
     on_start: Callable[[Network, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Build the network, stream all time steps and write the outputs atomically.
+    """Build the network, compute the time window chunk by chunk and write the outputs atomically.
 
-    The output folder is checked before anything else; a scenario with nothing to route (no
-    pairs and no forwarding state) is an InputError saying what to do instead.
+    Chunks (:func:`leosim.execution.plan_chunks`) run on ``executor`` (default: the scenario's
+    ``[execution]``, else local processes for several workers) and are kept as Parquet
+    partitions in a :class:`~leosim.chunkstore.ChunkStore` beside the output folder; the
+    outputs are merged from them in order, so they are byte-identical on every executor and
+    after ``resume`` (which computes only the chunks not yet finished).  The output folder is
+    checked before anything else; a scenario with nothing to route (no pairs and no
+    forwarding state) is an InputError saying what to do instead.
     """
     t0 = time.perf_counter()
-    with OutputDir(out_dir, command="run") as out:
-        r = sc.routing
-        if not (r.pairs or r.all_pairs or r.forwarding_state):
-            raise _nothing_to_route(sc)
-        net = build_network(sc)
-        if not (len(net.pairs) or r.forwarding_state):
-            raise _nothing_to_route(sc)
-        t_s = sc.time.offsets_s()
-        if on_start is not None:
-            on_start(net, len(t_s))
-        w = workers if workers is not None else sc.workers
-        table, summary, fw_rows = _stream(sc, net, t_s, out, w, on_progress, scenario_text)
+    w = workers if workers is not None else sc.workers
+    ex_spec = sc.execution
+    key = "--executor" if executor is not None else "execution"
+    if executor is None or (executor == ex_spec.executor and address is None):
+        executor = ex_spec.executor
+        address = address if address is not None else ex_spec.address
+    name, address = resolve_executor(executor, address, w)
+    ex = make_executor(name, workers=w, address=address, key=key)
+    chunk_s = chunk_s if chunk_s is not None else ex_spec.chunk_s
+    store = None
+    try:
+        with OutputDir(out_dir, command="run") as out:
+            r = sc.routing
+            if not (r.pairs or r.all_pairs or r.forwarding_state):
+                raise _nothing_to_route(sc)
+            net = build_network(sc)
+            if not (len(net.pairs) or r.forwarding_state):
+                raise _nothing_to_route(sc)
+            t_s = sc.time.offsets_s()
+            forwarding = r.forwarding_state
+            local = address is None and name != "serial"
+            check_run_size(net, len(t_s), workers=w if local else 1, forwarding=forwarding)
+            plan = plan_chunks(t_s, chunk_s=chunk_s)
+            fp = run_fingerprint(scenario_text, net, t_s, plan, forwarding)
+            store = ChunkStore.open(out.final, fp, plan, resume=resume)
+            resumed = len(store.done)
+            if on_start is not None:
+                on_start(net, len(t_s))
+            if on_progress is not None and store.done:
+                on_progress(store.steps_done())
+            _compute(ex, net, t_s, store, forwarding, on_progress)
+            table, summary, fw_rows = _merge(sc, net, store, out, scenario_text)
+    except BaseException:
+        if store is not None:
+            store.release()  # the finished chunks stay for --resume
+        raise
+    store.remove()
     return RunResult(
         net,
         table,
@@ -123,6 +171,9 @@ def run_scenario(
         fw_rows,
         out.final,
         out.files,
+        executor=ex.name,
+        num_chunks=len(plan),
+        chunks_resumed=resumed,
     )
 
 
@@ -135,8 +186,60 @@ def _nothing_to_route(sc: Scenario) -> InputError:
     )
 
 
-def _stream(sc, net, t_s, out: OutputDir, workers: int, on_progress, scenario_text: str):
-    """Route every step into ``out``: routes, forwarding state, summary, plot, scenario copy."""
+def run_fingerprint(
+    scenario_text: str, net: Network, t_s: np.ndarray, plan: list[tuple[int, int]], forwarding: bool
+) -> str:
+    """SHA-256 of everything a run's chunks depend on: leosim's version, the scenario text,
+    the network (element sets, stations, links, limits, pairs), the time grid and chunk plan."""
+    from . import __version__
+
+    h = hashlib.sha256()
+
+    def add(*parts) -> None:
+        for x in parts:
+            b = np.ascontiguousarray(x).tobytes() if isinstance(x, np.ndarray) else repr(x).encode()
+            h.update(len(b).to_bytes(8, "little") + b)
+
+    add(__version__, scenario_text, net.mode, str(net.start), net.dut1_s, forwarding, plan)
+    add(os.environ.get("LEOSIM_SSSP", ""))
+    elements = ("jdsatepoch", "jdsatepochF", "no_kozai", "ecco", "inclo", "nodeo", "argpo", "mo")
+    add(
+        np.array([[getattr(r, a) for a in (*elements, "bstar")] for r in net.constellation.satrecs])
+    )
+    add(net.stations.ecef_m(net.ellipsoid), net.isl_pairs, net.gsl_max_range_m)
+    add(net.gsl_min_elevation_deg, net.isl_max_length_m, net.pairs, np.asarray(t_s, np.float64))
+    return h.hexdigest()
+
+
+def _chunk_tables(res) -> dict:
+    cols = res.table.columns
+    tables = {"part": to_arrow({k: cols[k] for k in ROUTE_COLUMNS})}
+    if res.forwarding is not None:
+        tables["forwarding"] = to_arrow(res.forwarding)
+    return tables
+
+
+def _compute(ex, net, t_s, store: ChunkStore, forwarding: bool, on_progress) -> None:
+    """Compute the chunks not yet in ``store`` on executor ``ex``, storing each as it ends."""
+    todo = store.todo()
+    if not todo:
+        return
+    items = [t_s[slice(*store.plan[k])] for k in todo]
+    # Workers die with this process, and are stopped, not awaited, on Ctrl-C or an error.
+    with ex:
+        for j, res in ex.run(chunk_task, (net, forwarding), items):
+            store.write(todo[j], _chunk_tables(res))
+            if on_progress is not None:
+                on_progress(res.num_steps)
+
+
+def _columns(table) -> dict[str, np.ndarray]:
+    return {k: table.column(k).to_numpy(zero_copy_only=False) for k in table.column_names}
+
+
+def _merge(sc, net, store: ChunkStore, out: OutputDir, scenario_text: str):
+    """Write the outputs from the stored chunks, in order, one chunk in memory at a time:
+    routes, forwarding state (changes only), summary, plot and the scenario copy."""
     names = np.asarray(net.stations.names, dtype=object)
     forwarding = sc.routing.forwarding_state
     fw_rows = 0
@@ -144,34 +247,31 @@ def _stream(sc, net, t_s, out: OutputDir, workers: int, on_progress, scenario_te
     keep: dict[str, list[np.ndarray]] = {"time_s": [], "src": [], "dst": [], "rtt_ms": []}
     changes = np.zeros(len(net.pairs), dtype=np.int64)
     last_paths: np.ndarray | None = None
+    last_hops: np.ndarray | None = None
     writers = _RouteWriters(out, parquet=sc.output.parquet)
     fw_writer = None
-    chunks = iter_chunks(net, t_s, forwarding=forwarding, workers=workers)
     try:
-        with contextlib.closing(chunks):
-            for res in chunks:
-                cols = res.table.columns
-                if len(net.pairs) and len(cols["time_s"]):
-                    extra = {"src_name": names[cols["src"]], "dst_name": names[cols["dst"]]}
-                    writers.write({**{k: cols[k] for k in ROUTE_COLUMNS}, **extra})
-                    for k in keep:
-                        keep[k].append(cols[k])
-                    # Rows are time-major with the pairs in a fixed order within each step.
-                    paths = cols["path_fwd"].reshape(-1, len(net.pairs))
-                    if last_paths is not None:
-                        paths = np.vstack([last_paths[None, :], paths])
-                    changes += (paths[1:] != paths[:-1]).sum(axis=0)
-                    last_paths = paths[-1]
-                if forwarding and res.forwarding is not None:
-                    tab = to_arrow(res.forwarding)
-                    if fw_writer is None:
-                        fw_writer = pq.ParquetWriter(
-                            str(out.path("forwarding.parquet")), tab.schema
-                        )
-                    fw_writer.write_table(tab)
-                    fw_rows += tab.num_rows
-                if on_progress is not None:
-                    on_progress(res.num_steps)
+        for k in range(len(store.plan)):
+            cols = _columns(store.read(k, "part"))
+            if len(net.pairs) and len(cols["time_s"]):
+                extra = {"src_name": names[cols["src"]], "dst_name": names[cols["dst"]]}
+                writers.write({**{c: cols[c] for c in ROUTE_COLUMNS}, **extra})
+                for c in keep:
+                    keep[c].append(cols[c])
+                # Rows are time-major with the pairs in a fixed order within each step.
+                paths = cols["path_fwd"].reshape(-1, len(net.pairs))
+                if last_paths is not None:
+                    paths = np.vstack([last_paths[None, :], paths])
+                changes += (paths[1:] != paths[:-1]).sum(axis=0)
+                last_paths = paths[-1]
+            fw = store.read(k, "forwarding") if forwarding else None
+            if fw is not None and fw.num_rows:
+                fw, last_hops = _forwarding_changes(_columns(fw), last_hops, net)
+                tab = to_arrow(fw)
+                if fw_writer is None:
+                    fw_writer = pq.ParquetWriter(str(out.path("forwarding.parquet")), tab.schema)
+                fw_writer.write_table(tab)
+                fw_rows += tab.num_rows
     finally:
         writers.close()
         if fw_writer is not None:
@@ -184,3 +284,20 @@ def _stream(sc, net, t_s, out: OutputDir, workers: int, on_progress, scenario_te
         plot_rtt(compact, out.path("rtt.png"), list(names), title=sc.name)
     out.path("scenario.toml").write_text(scenario_text, encoding="utf-8")
     return RouteTable(compact), summary, fw_rows
+
+
+def _forwarding_changes(fw: dict[str, np.ndarray], prev: np.ndarray | None, net: Network):
+    """A chunk's forwarding rows (its first step in full) as changes against the previous
+    chunk's last state ``prev`` (None: the first chunk), and the state after the chunk."""
+    t = fw["time_s"]
+    if prev is None:
+        prev = np.full((net.num_gs, net.num_sats + net.num_gs), -1, dtype=np.int32)
+        keep = np.ones(len(t), dtype=bool)
+    else:
+        first = t == t[0]
+        keep = ~first | (prev[fw["dst_gid"], fw["node"]] != fw["next_hop"])
+    # Apply the rows step by step (a later step overrides an earlier one).
+    cuts = np.flatnonzero(np.diff(t)) + 1
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(t)], strict=True):
+        prev[fw["dst_gid"][a:b], fw["node"][a:b]] = fw["next_hop"][a:b]
+    return {k: v[keep] for k, v in fw.items()}, prev

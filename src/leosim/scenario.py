@@ -361,6 +361,31 @@ class OutputSpec(_Strict):
     """Draw the plots (PNG)."""
 
 
+class ExecutionSpec(_Strict):
+    """Where ``leosim run`` computes the chunks of its time window (see :mod:`leosim.execution`;
+    the --executor, --address and --chunk-s options override these).  Results are the same on
+    every executor."""
+
+    executor: Literal["serial", "processes", "dask", "ray"] | None = None
+    """"serial", "processes" (local worker processes), "dask" (extra leosim[dask]) or "ray"
+    (extra leosim[ray]); default: "processes" with workers > 1, else "serial"."""
+    address: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    """An existing cluster: "tcp://host:8786" (dask scheduler), "ray://host:10001" or "auto"
+    (ray); default: start a local one with `workers` processes and stop it at the end."""
+    chunk_s: Annotated[float, Field(gt=0, le=_MAX_WINDOW_S)] | None = None
+    """Length of a chunk of the time window, seconds: the unit of work, of resuming and of
+    memory; default: a quarter of the window, at most 200 steps."""
+
+    @model_validator(mode="after")
+    def _address_fits(self) -> ExecutionSpec:
+        from .execution import address_problem
+
+        problem = address_problem(self.executor, self.address)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
+
 class Scenario(_Strict):
     """A scenario file: what to simulate."""
 
@@ -393,6 +418,8 @@ class Scenario(_Strict):
     ``isl_gbps = 200``, or ``preset = "v2mini"``; checked in every command."""
     workers: Annotated[int, Field(ge=1, le=256)] = 1
     """Worker processes of ``leosim run`` (the --workers option overrides it)."""
+    execution: ExecutionSpec = ExecutionSpec()
+    """[execution]: executor (local processes, Dask, Ray) and chunk size of ``leosim run``."""
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)
 

@@ -39,6 +39,7 @@ from .constellation import (
     from_tle,
     from_walker_shells,
     preset,
+    preset_link_rules,
     preset_shells,
 )
 from .errors import InputError
@@ -144,8 +145,11 @@ def _build_network(sc: Scenario) -> Network:
     if c.set_aside:
         notes.append(f"{len(c.set_aside)} satellites set aside (SGP4 cannot propagate them)")
     stations = _stations_from_spec(sc)
-    links = sc.links
-    if links.isl == "plus-grid" and not c.walker_shells:
+    links = _links_with_preset_rules(sc)
+    grid_note = _header_grid_note(c, sc) if links.isl == "plus-grid" else None
+    if grid_note is not None:
+        notes.append(grid_note)
+    if links.isl == "plus-grid" and not c.walker_shells and grid_note is None:
         c, isl_pairs, note = _infer_catalogue_isls(c, start, sc)
         notes.append(note)
     else:
@@ -199,6 +203,27 @@ def _build_network(sc: Scenario) -> Network:
         notes=notes,
         source=sc.source,
     )
+
+
+def _links_with_preset_rules(sc: Scenario):
+    """``[links]`` with the preset's own ground-link rule when the scenario gives none
+    (:func:`leosim.constellation.preset_link_rules`: Hypatia's 940.7 km cone for its preset)."""
+    links, name = sc.links, sc.constellation.preset
+    rules = ("gsl_min_elevation_deg", "gsl_max_range_km", "gsl_cone_radius_km")
+    if name is None or any(getattr(links, k) is not None for k in rules):
+        return links
+    return links.model_copy(update=preset_link_rules(name))
+
+
+def _header_grid_note(c: Constellation, sc: Scenario) -> str | None:
+    """A note when a TLE file's Hypatia header gives the +Grid (``sid = plane * sats + slot``);
+    None when there is none or the scenario asks for inference (infer_structure = true)."""
+    spec = sc.constellation
+    asked = "infer_structure" in spec.model_fields_set and spec.infer_structure
+    if c.index_grid is None or c.walker_shells or asked:
+        return None
+    p, s = c.index_grid
+    return f"Hypatia's TLE header '{p} {s}': index-based +Grid (sid = plane x {s} + slot)"
 
 
 def _infer_catalogue_isls(c: Constellation, start: datetime, sc: Scenario):
@@ -452,6 +477,16 @@ def _run_chunk(
 def _worker(args):
     net, t_s, forwarding = args
     return _run_chunk(net, t_s, forwarding, None)
+
+
+def chunk_task(shared: tuple[Network, bool], t_s: np.ndarray) -> ChunkResult:
+    """One chunk of a run (times ``t_s``, seconds) from a cold start, on any executor
+    (:mod:`leosim.execution`): routes of the pairs and, if ``shared[1]``, forwarding state
+    with the chunk's first step in full.  ``last_next_hop`` is not sent back."""
+    net, forwarding = shared
+    res = _run_chunk(net, np.asarray(t_s, dtype=np.float64), forwarding, None)
+    res.last_next_hop = None
+    return res
 
 
 def iter_chunks(

@@ -1,0 +1,387 @@
+"""Where the chunks of a long run are computed: in this process, in local worker processes, on a
+Dask cluster or on Ray, with the same results whichever is chosen.
+
+A long command splits its time window into chunks (:func:`plan_chunks`) whose boundaries
+depend only on the time grid and ``chunk_s``, never on the executor or the number of workers,
+so every executor computes exactly the same chunks (the routing warm-starts within a chunk
+only, see :class:`leosim.routing.Router`) and the outputs are byte-identical.
+
+An :class:`Executor` runs ``fn(shared, item)`` for each item and yields ``(index, result)`` as
+each finishes, with at most :attr:`Executor.in_flight` items outstanding (memory stays bounded
+by the chunk size whatever the horizon); :func:`gather_in_order` restores the items' order.
+``shared`` (the network) is sent to each worker once where the engine allows (Dask scatter,
+Ray object store).
+
+``serial``
+    in this process.
+``processes``
+    local worker processes that die with this one (:mod:`leosim._workers`).
+``dask``
+    a ``distributed`` scheduler at ``address`` (``tcp://host:8786``), or without one a
+    :class:`distributed.LocalCluster` of ``workers`` processes, closed when the run ends
+    (Ctrl-C and SIGTERM included).  Needs the ``dask`` extra.
+``ray``
+    a Ray cluster at ``address`` (``ray://host:10001``, ``auto``), or a local Ray instance with
+    ``workers`` CPUs, shut down when the run ends.  Needs the ``ray`` extra.
+
+>>> import numpy as np
+>>> [(int(a), int(b)) for a, b in plan_chunks(np.arange(10) * 0.5, chunk_s=2.0)]
+[(0, 4), (4, 8), (8, 10)]
+>>> with make_executor("serial") as ex:
+...     gather_in_order(ex.run(pow, 2, [3, 4, 5]), 3)
+[8, 16, 32]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import logging
+import math
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+EXECUTORS = ("serial", "processes", "dask", "ray")
+"""The executors by name."""
+
+EXTRAS = {"dask": ("dask", "distributed"), "ray": ("ray", "ray")}
+"""Executor -> (pip extra, module that must import)."""
+
+MAX_CHUNK_STEPS = 200
+"""Most time steps of a default chunk (as the local worker processes always had)."""
+
+DEFAULT_MIN_CHUNKS = 4
+"""A default plan splits a window into at least this many chunks where it has the steps (as a
+serial ``leosim run`` always did, so its outputs are unchanged)."""
+
+
+# ---------------------------------------------------------------------------- chunk plan
+
+
+def plan_chunks(
+    t_s: Sequence[float] | np.ndarray,
+    *,
+    chunk_s: float | None = None,
+    max_steps: int = MAX_CHUNK_STEPS,
+) -> list[tuple[int, int]]:
+    """Split time steps ``t_s`` (seconds, increasing) into contiguous chunks ``[start, stop)``.
+
+    With ``chunk_s``, chunk ``k`` holds the steps with ``k * chunk_s <= t - t[0] <
+    (k + 1) * chunk_s`` (empty chunks of an irregular ``times_s`` list are dropped); without
+    it, ``min(max_steps, ceil(n / 4))`` steps each.  Independent of executor and workers.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    n = len(t)
+    if n == 0:
+        return []
+    if chunk_s is None:
+        size = max(1, min(max_steps, math.ceil(n / DEFAULT_MIN_CHUNKS)))
+        return [(i, min(i + size, n)) for i in range(0, n, size)]
+    if not (chunk_s > 0 and math.isfinite(chunk_s)):
+        raise InputError(f"must be a positive number of seconds, got {chunk_s!r}", key="chunk_s")
+    # The relative slack keeps k * step_s / chunk_s = 2.9999999999999996 in chunk 3.
+    k = np.floor((t - t[0]) / chunk_s * (1 + 1e-12) + 1e-9).astype(np.int64)
+    cuts = np.flatnonzero(np.diff(k)) + 1
+    edges = [0, *cuts.tolist(), n]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+# ---------------------------------------------------------------------------- executors
+
+
+def missing_extra(executor: str) -> InputError:
+    """The one-line error for an executor whose optional dependency is not installed."""
+    extra = EXTRAS[executor][0]
+    return InputError(
+        f"the {executor} executor needs the {extra!r} extra: pip install 'leosim[{extra}]'"
+    )
+
+
+def _import_extra(executor: str, module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise missing_extra(executor) from None
+
+
+_ADDRESS_RE = {"dask": re.compile(r"^[a-z][a-z0-9+]*://\S+$"), "ray": re.compile(r"^\S+$")}
+
+
+def address_problem(executor: str | None, address: str | None) -> str | None:
+    """What is wrong with ``address`` for ``executor`` (only dask and ray take one), or None."""
+    if address is None:
+        return None
+    if executor is None:
+        return 'an address needs executor = "dask" or "ray"'
+    if executor not in _ADDRESS_RE:
+        return f"an address is for the dask or ray executors, not {executor!r}"
+    if not _ADDRESS_RE[executor].match(address):
+        want = (
+            "protocol://host:port, e.g. tcp://host:8786"
+            if executor == "dask"
+            else "ray://host:10001 or auto"
+        )
+        return f"expected {want} for the {executor} executor, got {address!r}"
+    return None
+
+
+def _call(fn: Callable, shared: Any, item: Any) -> Any:
+    return fn(shared, item)
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers() -> Iterator[None]:
+    """Restore SIGINT/SIGTERM/SIGHUP handlers that an engine replaces while starting (Ray's
+    driver installs its own), so Ctrl-C and kill keep ending the run through leosim's path."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    main = threading.current_thread() is threading.main_thread()
+    saved = {n: signal.getsignal(getattr(signal, n)) for n in names if main and hasattr(signal, n)}
+    try:
+        yield
+    finally:
+        for n, h in saved.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(getattr(signal, n), h)
+
+
+class Executor:
+    """Runs ``fn(shared, item)`` over items somewhere; a context manager that owns its workers.
+
+    Subclasses implement :meth:`start`, :meth:`close` and :meth:`_submit`/:meth:`_wait`.
+    """
+
+    name = "serial"
+
+    def __init__(self, workers: int = 1, address: str | None = None) -> None:
+        self.workers = max(1, int(workers))
+        self.address = address
+
+    @property
+    def in_flight(self) -> int:
+        """Items outstanding at once: two per worker (one running, one queued)."""
+        return 2 * self.workers
+
+    def start(self) -> None:
+        """Start or connect to the workers."""
+
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers this executor started (at once when ``abort``)."""
+
+    def __enter__(self) -> Executor:
+        with _keep_signal_handlers():
+            try:
+                self.start()
+            except BaseException:
+                self.close(abort=True)
+                raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(abort=exc_type is not None)
+
+    def run(self, fn: Callable, shared: Any, items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(shared, item))`` for every item as each finishes."""
+        for i, item in enumerate(items):
+            yield i, fn(shared, item)
+
+
+class ProcessExecutor(Executor):
+    """Local worker processes that die with this process (:func:`leosim._workers.worker_pool`)."""
+
+    name = "processes"
+
+    def start(self) -> None:
+        from ._workers import worker_pool
+
+        self._cm = worker_pool(self.workers)
+        self._pool = self._cm.__enter__()
+
+    def close(self, *, abort: bool = False) -> None:
+        cm = getattr(self, "_cm", None)
+        if cm is None:
+            return
+        self._cm = None
+        if abort:
+            with contextlib.suppress(KeyboardInterrupt):
+                cm.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)
+        else:
+            cm.__exit__(None, None, None)
+
+    def run(self, fn, shared, items):
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        pending: dict[Any, int] = {}
+        for i, item in enumerate(items):
+            pending[self._pool.submit(_call, fn, shared, item)] = i
+            while len(pending) >= self.in_flight:
+                yield from self._drain(pending, wait, FIRST_COMPLETED)
+        while pending:
+            yield from self._drain(pending, wait, FIRST_COMPLETED)
+
+    @staticmethod
+    def _drain(pending, wait, first):
+        done, _ = wait(list(pending), return_when=first)
+        for f in sorted(done, key=pending.get):
+            yield pending.pop(f), f.result()
+
+
+class DaskExecutor(Executor):
+    """A Dask ``distributed`` cluster: the scheduler at ``address``, or a LocalCluster."""
+
+    name = "dask"
+
+    def start(self) -> None:
+        distributed = _import_extra("dask", "distributed")
+        self._cluster = None
+        if self.address is None:
+            self._cluster = distributed.LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = distributed.Client(self._cluster)
+        else:
+            try:
+                self._client = distributed.Client(self.address, timeout=30)
+            except (OSError, TimeoutError) as exc:
+                raise InputError(
+                    f"cannot reach the Dask scheduler at {self.address}: {exc}"
+                ) from None
+            n = len(self._client.scheduler_info().get("workers", {}))
+            self.workers = max(1, n)
+
+    def close(self, *, abort: bool = False) -> None:
+        client, cluster = getattr(self, "_client", None), getattr(self, "_cluster", None)
+        self._client = self._cluster = None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.close(timeout=2 if abort else 10)
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=2 if abort else 10)
+
+    def run(self, fn, shared, items):
+        from distributed import wait
+
+        client = self._client
+        shared_f = client.scatter(shared, broadcast=True, hash=False)
+        pending: dict[Any, int] = {}
+        try:
+            for i, item in enumerate(items):
+                pending[client.submit(_call, fn, shared_f, item, pure=False)] = i
+                while len(pending) >= self.in_flight:
+                    yield from self._drain(pending, wait)
+            while pending:
+                yield from self._drain(pending, wait)
+        finally:
+            for f in pending:
+                f.cancel()
+
+    @staticmethod
+    def _drain(pending, wait):
+        done = wait(list(pending), return_when="FIRST_COMPLETED").done
+        for f in sorted(done, key=pending.get):
+            i = pending.pop(f)
+            yield i, f.result()
+
+
+class RayExecutor(Executor):
+    """Ray: the cluster at ``address``, or a local instance with ``workers`` CPUs."""
+
+    name = "ray"
+
+    def start(self) -> None:
+        ray = _import_extra("ray", "ray")
+        self._ray = ray
+        kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        if self.address is None:
+            ray.init(num_cpus=self.workers, **kw)
+        else:
+            try:
+                ray.init(address=self.address, **kw)
+            except (ConnectionError, OSError, RuntimeError, ValueError) as exc:
+                raise InputError(f"cannot reach the Ray cluster at {self.address}: {exc}") from None
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            self.workers = max(1, cpus)
+        self._remote = ray.remote(num_cpus=1, max_retries=3)(_call)
+
+    def close(self, *, abort: bool = False) -> None:
+        ray = getattr(self, "_ray", None)
+        self._ray = None
+        if ray is not None and ray.is_initialized():
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+
+    def run(self, fn, shared, items):
+        ray = self._ray
+        ref = ray.put(shared)
+        pending: dict[Any, int] = {}
+        try:
+            for i, item in enumerate(items):
+                pending[self._remote.remote(fn, ref, item)] = i
+                while len(pending) >= self.in_flight:
+                    yield from self._drain(pending)
+            while pending:
+                yield from self._drain(pending)
+        finally:
+            for r in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(r, force=True)
+
+    def _drain(self, pending):
+        done, _ = self._ray.wait(list(pending), num_returns=1)
+        for r in sorted(done, key=pending.get):
+            yield pending.pop(r), self._ray.get(r)
+
+
+_CLASSES = {
+    "serial": Executor,
+    "processes": ProcessExecutor,
+    "dask": DaskExecutor,
+    "ray": RayExecutor,
+}
+
+
+def make_executor(
+    name: str, *, workers: int = 1, address: str | None = None, key: str = "execution"
+) -> Executor:
+    """The executor ``name`` (one of :data:`EXECUTORS`), not started yet (use ``with``).
+
+    A missing optional dependency is the one-line error of :func:`missing_extra`, raised here,
+    before any work.
+    """
+    if name not in _CLASSES:
+        raise InputError(f"expected one of {', '.join(EXECUTORS)}, got {name!r}", key=key)
+    problem = address_problem(name, address)
+    if problem is not None:
+        raise InputError(problem, key=key)
+    if name in EXTRAS:
+        _import_extra(name, EXTRAS[name][1])
+    return _CLASSES[name](workers=workers, address=address)
+
+
+def resolve_executor(
+    executor: str | None, address: str | None, workers: int
+) -> tuple[str, str | None]:
+    """The executor and address to use: ``processes`` for several workers, else ``serial``."""
+    if executor is None:
+        executor = "processes" if workers > 1 and address is None else "serial"
+    return executor, address
+
+
+def gather_in_order(results: Iterable[tuple[int, Any]], n: int) -> list[Any]:
+    """The results of :meth:`Executor.run` as a list in item order."""
+    out: list[Any] = [None] * n
+    for i, r in results:
+        out[i] = r
+    return out
