@@ -226,6 +226,9 @@ class Constellation:
     gravity: str = "WGS72"
     walker_shells: list[WalkerShell] = field(default_factory=list)
     set_aside: list[tuple[int, str, str]] = field(default_factory=list)
+    index_grid: tuple[int, int] | None = None
+    """``(planes, sats per plane)`` from Hypatia's TLE header: ``plane``/``slot`` are then
+    ``sid // sats`` and ``sid % sats`` of the file order, and +Grid lasers follow them."""
 
     def __len__(self) -> int:
         return len(self.satrecs)
@@ -364,7 +367,9 @@ def from_tle(
     gravity: str = "WGS72",
     epoch: datetime | None = None,
 ) -> Constellation:
-    """A constellation from a TLE or OMM file, without structure (shell/plane/slot all -1).
+    """A constellation from a TLE or OMM file, without structure (shell/plane/slot all -1),
+    except that a file with Hypatia's ``"<planes> <sats>"`` header is numbered by it
+    (:attr:`Constellation.index_grid`).
 
     ``epoch`` defaults to the median element epoch of the file, so one stale or far-future
     element set cannot move the run; satellites more than 30 days from that median get an
@@ -382,16 +387,20 @@ def from_tle(
     median_jd = median_epoch_jd(cat, stacklevel=3)
     if epoch is None:
         epoch = jd_to_datetime(median_jd)
+    plane, slot = np.full(n, -1), np.full(n, -1)
+    if cat.grid is not None:  # Hypatia's "<planes> <sats>" header: sid = plane * sats + slot
+        plane, slot = np.divmod(np.arange(n), cat.grid[1])
     return Constellation(
         name=name or Path(cat.source).stem,
         names=list(cat.names),
         satrecs=list(cat.satrecs),
         shell=np.full(n, -1),
-        plane=np.full(n, -1),
-        slot=np.full(n, -1),
+        plane=plane,
+        slot=slot,
         shells=[],
         epoch=epoch,
         gravity=gravity.upper(),
+        index_grid=cat.grid,
     )
 
 
@@ -456,6 +465,19 @@ _PRESETS: dict[str, tuple[WalkerShell, ...]] = {
 }
 _PRESET_EPOCHS: dict[str, datetime] = {"starlink-2026-05": _STARLINK_2026_05[1]}
 """Presets whose default epoch is not :data:`HYPATIA_EPOCH` (those fitted to a real catalogue)."""
+_PRESET_LINK_RULES: dict[str, dict[str, float]] = {
+    # Hypatia's paper/satellite_networks_state/main_starlink_550.py: SATELLITE_CONE_RADIUS_M =
+    # 940700 (the FCC filing's 25 deg minimum elevation), max GSL = sqrt(cone^2 + altitude^2).
+    "starlink-550-hypatia": {"gsl_cone_radius_km": 940.7},
+}
+"""Ground-link rules ([links] keys) a preset carries: those of the simulator it reproduces."""
+
+
+def preset_link_rules(name: str) -> dict[str, float]:
+    """The ``[links]`` ground-link rule of a preset when a scenario gives none (``{}``: the
+    general default).  ``starlink-550-hypatia`` carries Hypatia's 940.7 km cone."""
+    preset_shells(name)  # unknown names raise InputError
+    return dict(_PRESET_LINK_RULES.get(name, {}))
 
 
 def preset_names() -> list[str]:

@@ -107,6 +107,11 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
         raise InputError(
             f"unknown ISL mode {mode!r}; expected 'plus-grid' or 'none'", key="links.isl"
         )
+    grid = getattr(constellation, "index_grid", None)
+    if not constellation.walker_shells and grid is not None:
+        return index_grid_isls(
+            constellation.plane, constellation.slot, *grid, isl_shift=isl_shift
+        )
     if not constellation.walker_shells:
         raise InputError(
             "+Grid ISLs need Walker shells or an inferred catalogue structure "
@@ -133,6 +138,25 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
             )
         offset += sh.num_sats
     return np.concatenate(parts).astype(np.int64)
+
+
+def index_grid_isls(
+    plane: np.ndarray,
+    slot: np.ndarray,
+    num_planes: int,
+    sats_per_plane: int,
+    *,
+    isl_shift: int = 0,
+) -> np.ndarray:
+    """Hypatia's index-based +Grid over satellites given by ``plane`` and ``slot`` (node ``i``
+    is ``(plane[i], slot[i])``; a file with the ``"P S"`` header numbers ``sid = plane * S +
+    slot``): the links of :func:`plus_grid_isls` whose two satellites are present, in its order.
+    """
+    p, s = num_planes, sats_per_plane
+    node_of = np.full(p * s, -1, dtype=np.int64)
+    node_of[np.asarray(plane) * s + np.asarray(slot)] = np.arange(len(plane))
+    full = node_of[plus_grid_isls(p, s, isl_shift=isl_shift)]
+    return np.sort(full[(full >= 0).all(axis=1)], axis=1)
 
 
 def walker_grid_isls(

@@ -322,6 +322,9 @@ class TLECatalogue:
     satrecs: list[Satrec]
     lines: list[tuple[str, str]] = field(default_factory=list)
     source: str = "<text>"
+    grid: tuple[int, int] | None = None
+    """``(planes, sats per plane)`` of Hypatia's ``"<planes> <sats>"`` header line, if the file
+    has one: satellite ``sid`` (file order) is in plane ``sid // sats``, slot ``sid % sats``."""
 
     def __len__(self) -> int:
         return len(self.satrecs)
@@ -390,6 +393,8 @@ def parse_tle_text(
     lines: list[tuple[str, str]] = []
     first_line_of: dict[int, int] = {}  # catalogue number -> line number of its line 1
     pending_name: str | None = None
+    grid: tuple[int, int] | None = None
+    grid_line = pending_line = 0
     i = 0
     n = len(raw)
     while i < n:
@@ -432,10 +437,12 @@ def parse_tle_text(
                     source=source,
                     line=lineno,
                 )
+            grid = (int(pending_name.split()[0]), int(pending_name.split()[1]))
+            grid_line = pending_line
         name = line.strip()
         if name.startswith("0 "):
             name = name[2:].strip()
-        pending_name = name
+        pending_name, pending_line = name, lineno
         i += 1
     if pending_name is not None and not (not satrecs and _is_hypatia_header(pending_name)):
         raise InputError(
@@ -443,7 +450,14 @@ def parse_tle_text(
             source=source,
             line=_last_nonblank_line(raw),
         )
-    return TLECatalogue(names, satrecs, lines, source)
+    if grid is not None and grid[0] * grid[1] != len(satrecs):
+        raise InputError(
+            f"Hypatia's header line says {grid[0]} planes x {grid[1]} satellites = "
+            f"{grid[0] * grid[1]}, but the file holds {len(satrecs)} satellites",
+            source=source,
+            line=grid_line,
+        )
+    return TLECatalogue(names, satrecs, lines, source, grid)
 
 
 def _last_nonblank_line(raw: list[str]) -> int:
