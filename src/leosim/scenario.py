@@ -118,7 +118,9 @@ class ConstellationSpec(_Strict):
     gravity: Literal["WGS72", "WGS84"] = "WGS72"
     """SGP4 gravity model and the Earth ellipsoid of ground positions."""
     infer_structure: bool = True
-    """For a TLE catalogue: infer shells, planes and slots so +Grid ISLs can be built."""
+    """For a TLE catalogue: infer shells, planes and slots so +Grid ISLs can be built.  A file
+    with Hypatia's "<planes> <sats>" first line is numbered by it instead (sid = plane x sats +
+    slot, Hypatia's +Grid) unless this is set to true explicitly."""
 
     _epoch_range = field_validator("epoch")(_check_epoch_range)
 
@@ -157,7 +159,8 @@ class LinksSpec(_Strict):
     isl_shift: Annotated[int, Field(ge=-10_000, le=10_000)] = 0
     """+Grid: slot shift of the laser to the next plane."""
     gsl_min_elevation_deg: Annotated[float, Field(ge=0, lt=90)] | None = None
-    """Minimum elevation of ground links, degrees; default 25 when no range rule is given, else 0."""
+    """Minimum elevation of ground links, degrees; default 25 when no range rule is given, else 0
+    (the starlink-550-hypatia preset brings Hypatia's rule: gsl_cone_radius_km = 940.7)."""
     gsl_max_range_km: Annotated[float, Field(gt=0, le=100_000)] | None = None
     """Longest ground link, km (slant range)."""
     gsl_cone_radius_km: Annotated[float, Field(gt=0, le=20_000)] | None = None
