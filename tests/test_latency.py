@@ -62,7 +62,11 @@ def _small_world(seed: int):
         dtype=np.int64,
     )
     length = np.linalg.norm(sat[pairs[:, 0]] - sat[pairs[:, 1]], axis=1)
-    edges = (np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]], np.r_[length, length])
+    edges = (
+        np.r_[pairs[:, 0], pairs[:, 1]],
+        np.r_[pairs[:, 1], pairs[:, 0]],
+        np.r_[length, length],
+    )
     g_lat, g_lon = rng.uniform(38, 58, 5), rng.uniform(-5, 25, 5)
     g_pos = geodetic_to_ecef_m(g_lat, g_lon, 0.0)
     gwl = ground_links(g_pos, local_up(g_lat, g_lon), sat, min_elevation_deg=25.0)
@@ -130,7 +134,8 @@ def test_parts_add_up_and_gateway_minimises_latency_to_the_pop() -> None:
     assert (pp.rtt_pop_ms[ok] >= res.rtt_ms[ok] + model.access_overhead_ms - 1e-3).all()
     np.testing.assert_allclose(
         (pp.radio_ms + pp.lasers_ms + pp.fibre_ms + model.access_overhead_ms)[ok],
-        pp.rtt_pop_ms[ok], rtol=1e-5,
+        pp.rtt_pop_ms[ok],
+        rtol=1e-5,
     )
 
 
@@ -138,8 +143,11 @@ def test_reconfiguration_slots_never_beat_the_best_choice() -> None:
     times = np.arange(0.0, 90.0, 3.0)  # hits the slot starts at seconds 12, 27, 42, ...
     net = _net(times=times)
     terms = _terminals(
-        [("tokyo", 35.68, 139.69, "JPN"), ("paris", 48.86, 2.35, "FRA"),
-         ("quito", -0.18, -78.47, "ECU")]
+        [
+            ("tokyo", 35.68, 139.69, "JPN"),
+            ("paris", 48.86, 2.35, "FRA"),
+            ("quito", -0.18, -78.47, "ECU"),
+        ]
     )
     free = evaluate(net, parse_policy({}), terms, times, latency=LatencyModel(reconfiguration_s=0))
     held = evaluate(net, parse_policy({}), terms, times, latency=LatencyModel())
@@ -165,11 +173,26 @@ def test_policy_pops_override_and_hypothetical_pop() -> None:
         {
             "pops": {
                 "TW": "tpeitwn1",
-                "add": [{"code": "tpeitwn1", "city": "Taipei", "latitude_deg": 25.03,
-                         "longitude_deg": 121.56, "country": "TWN"}],
+                "add": [
+                    {
+                        "code": "tpeitwn1",
+                        "city": "Taipei",
+                        "latitude_deg": 25.03,
+                        "longitude_deg": 121.56,
+                        "country": "TWN",
+                    }
+                ],
             },
-            "gateways": {"add": [{"name": "Taipei (hypothetical)", "latitude_deg": 25.1,
-                                  "longitude_deg": 121.5, "country": "TWN"}]},
+            "gateways": {
+                "add": [
+                    {
+                        "name": "Taipei (hypothetical)",
+                        "latitude_deg": 25.1,
+                        "longitude_deg": 121.5,
+                        "country": "TWN",
+                    }
+                ]
+            },
         }
     )
     tt = evaluate(net, pol, terms, [0.0]).terminal_table()
@@ -195,6 +218,27 @@ def test_landing_rights_bind_the_pop_path() -> None:
     assert tt["median_rtt_pop_ms"][0] > free["median_rtt_pop_ms"][0]
 
 
+def test_traffic_lands_where_the_pop_path_lands() -> None:
+    """Homed to Tokyo but landing-bound to Japan and the Philippines, a Taiwanese terminal's
+    nearest gateway is Philippine while its path to the PoP lands in Japan: ``landing`` and
+    ``gateway_countries`` report the PoP path's gateway, the one named in ``gateway``."""
+    times = [0.0, 60.0, 120.0]
+    net = _net(times=times)
+    terms = _terminals([("taichung", 24.15, 120.67, "TWN")])
+    pol = parse_policy({"landing_rights": {"TWN": ["JPN", "PHL"]}, "pops": {"TWN": "tkyojpn1"}})
+    res = evaluate(net, pol, terms, times)
+    nearest = set(res.gateway_country[res.gateway[res.gateway >= 0]])
+    assert nearest == {"PHL"}  # the light-time-nearest allowed gateway
+    lands = res.pop_paths.pop_gateway
+    assert (lands >= 0).all()
+    assert set(res.gateway_country[lands.ravel()]) == {"JPN"}
+    tt = res.terminal_table()
+    named = res.gateway_name.tolist().index(tt["gateway"][0])
+    assert res.gateway_country[named] == "JPN" and tt["gateway_countries"][0] == "JPN"
+    ct = res.country_table()
+    assert ct["landing"][0] == "JPN:1.000" and ct["foreign_landing_share"][0] == 1.0
+
+
 def test_homing_table_is_the_feed_recounted() -> None:
     """The shipped table against an independent recount of the raw feed (skips without it)."""
     feed = SHARED / "data/starlink-ground/geoip-pops-ptr-2025-12-15.csv"
@@ -213,8 +257,10 @@ def test_homing_table_is_the_feed_recounted() -> None:
                 key = (r["country"], r["region"], pop)
                 recount[key] = recount.get(key, 0) + 1
     with open(DATA.parent.parent / "src/leosim/data/starlink_pop_homing_2025-12-15.csv") as fh:
-        shipped = {(r["country_iso2"], r["region_iso"], r["pop"]): int(r["address_blocks"])
-                   for r in csv.DictReader(fh)}
+        shipped = {
+            (r["country_iso2"], r["region_iso"], r["pop"]): int(r["address_blocks"])
+            for r in csv.DictReader(fh)
+        }
     assert shipped == recount
 
 
@@ -230,7 +276,9 @@ def test_homing_rules() -> None:
             Borders.default().validate_code(code)
     code = np.asarray(pops.code)
     # Regional homing follows geography: Seattle and Miami users reach different US PoPs.
-    idx, how = h.home(np.array(["USA", "USA"]), np.array([47.6, 25.8]), np.array([-122.3, -80.2]), pops)
+    idx, how = h.home(
+        np.array(["USA", "USA"]), np.array([47.6, 25.8]), np.array([-122.3, -80.2]), pops
+    )
     assert code[idx].tolist() == ["sttlwax1", "mmmiflx1"] and set(how) == {"geoip"}
     # A country outside the feed gets the nearest customer PoP, flagged as such.
     idx, how = h.home(np.array(["TWN"]), np.array([25.03]), np.array([121.57]), pops)

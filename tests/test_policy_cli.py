@@ -111,7 +111,9 @@ def test_evaluate_writes_terminals_countries_and_map(evaluated, files):
         if r["country"] == "TWN":
             assert frac == 0.0
             assert r["gateway_countries"] == ""
-            assert r["median_rtt_pop_ms"] in ("", "nan", "NaN") or math.isnan(float(r["median_rtt_pop_ms"]))
+            assert r["median_rtt_pop_ms"] in ("", "nan", "NaN") or math.isnan(
+                float(r["median_rtt_pop_ms"])
+            )
         else:
             assert frac > 0
             codes = r["gateway_countries"].split(";")
@@ -126,10 +128,61 @@ def test_evaluate_writes_terminals_countries_and_map(evaluated, files):
     assert float(countries["TWN"]["served_share"]) == 0.0
     assert float(countries["JPN"]["served_share"]) > 0
     assert countries["JPN"]["pops"].startswith("tkyojpn1:")
-    assert float(countries["JPN"]["median_rtt_pop_ms"]) > float(countries["JPN"]["median_rtt_gateway_ms"])
+    assert float(countries["JPN"]["median_rtt_pop_ms"]) > float(
+        countries["JPN"]["median_rtt_gateway_ms"]
+    )
     _png_ok(evaluated / "map.png")
     assert (evaluated / "policy.toml").read_text() == NOT_ACTIVATED
     assert (evaluated / "scenario.toml").read_text() == SCENARIO
+
+
+def test_evaluate_several_policies_equals_each_alone(evaluated, files, tmp_path):
+    """Several --policy: each policy's files equal a run of it alone; policies.csv stacks them."""
+    out = tmp_path / "several"
+    tokyo = files / "tw_tokyo.toml"
+    tokyo.write_text('name = "TW on, Tokyo PoP"\n[pops]\nTWN = "tkyojpn1"\n')
+    r = _leosim(
+        "policy",
+        "evaluate",
+        files / "scenario.toml",
+        "-p",
+        files / "off.toml",
+        "-p",
+        tokyo,
+        "--out",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "2 policies" in r.stdout and "tw_tokyo" in r.stdout
+    for name in ("terminals", "countries"):
+        assert (out / f"{name}_off.csv").read_bytes() == (evaluated / f"{name}.csv").read_bytes()
+    _png_ok(out / "map_tw_tokyo.png")
+    assert (out / "policy_tw_tokyo.toml").read_bytes() == tokyo.read_bytes()
+    stacked = _rows(out / "policies.csv")
+    assert [r["policy"] for r in stacked] == ["off"] * 3 + ["tw_tokyo"] * 3
+    off = _rows(evaluated / "countries.csv")
+    assert [
+        {k: v for k, v in r.items() if k not in ("policy", "policy_name")} for r in stacked[:3]
+    ] == off
+    tw = next(r for r in stacked if r["policy"] == "tw_tokyo" and r["country"] == "TWN")
+    assert tw["pops"] == "tkyojpn1:1.000" and float(tw["served_share"]) > 0
+    # Two files with the same name would overwrite each other's outputs: refused up front.
+    (tmp_path / "b").mkdir()
+    twin = tmp_path / "b" / "off.toml"
+    twin.write_text(ACTIVE)
+    r = _leosim(
+        "policy",
+        "evaluate",
+        files / "scenario.toml",
+        "-p",
+        files / "off.toml",
+        "-p",
+        twin,
+        "--out",
+        tmp_path / "twins",
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "same files (off)" in r.stderr
+    assert not (tmp_path / "twins").exists()
 
 
 def test_evaluate_with_terminals_csv(files, tmp_path):

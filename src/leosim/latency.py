@@ -148,7 +148,9 @@ def pop_paths(
     n, n_gw, k_n = len(sat_pos_m), len(gw_pos_m), len(combo_gateways)
     shape = (k_n, n)
     empty = PopPaths(
-        np.full(shape, np.inf), np.full(shape, -1), *(np.zeros(shape) for _ in range(3)),
+        np.full(shape, np.inf),
+        np.full(shape, -1),
+        *(np.zeros(shape) for _ in range(3)),
         np.zeros(shape, dtype=np.int32),
     )
     if k_n == 0 or len(gw_links) == 0:
@@ -169,8 +171,9 @@ def pop_paths(
         ),
         shape=(size, size),
     )
-    dist, pred = dijkstra(graph, directed=True, indices=n + n_gw + np.arange(k_n),
-                          return_predecessors=True)
+    dist, pred = dijkstra(
+        graph, directed=True, indices=n + n_gw + np.arange(k_n), return_predecessors=True
+    )
     dist, sat_pred = dist[:, :n], pred[:, :n]
     last, hops = _last_satellite(sat_pred, n)
     gw_node = np.take_along_axis(sat_pred, last, axis=1)
@@ -180,7 +183,9 @@ def pop_paths(
     feeder = np.where(reach, np.linalg.norm(sat_pos_m[last] - gw_pos_m[gi], axis=-1), 0.0)
     fibre = np.where(reach, np.take_along_axis(combo_fibre_m, gi, axis=1), 0.0)
     laser = np.where(reach, np.maximum(dist - fibre * fibre_group_index - feeder, 0.0), 0.0)
-    return PopPaths(np.where(reach, dist, np.inf), g, feeder, laser, fibre, np.where(reach, hops, 0))
+    return PopPaths(
+        np.where(reach, dist, np.inf), g, feeder, laser, fibre, np.where(reach, hops, 0)
+    )
 
 
 def _last_satellite(sat_pred: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,8 +252,10 @@ class PopRouter:
         self.model = model
         n_pop = len(pops)
         fibre_gp = model.fibre_m(
-            gateways.latitude_deg[:, None], gateways.longitude_deg[:, None],
-            pops.latitude_deg[None, :], pops.longitude_deg[None, :],
+            gateways.latitude_deg[:, None],
+            gateways.longitude_deg[:, None],
+            pops.latitude_deg[None, :],
+            pops.longitude_deg[None, :],
         )
         keys = np.asarray(cls)[active] * n_pop + np.asarray(pop_of)[active]
         uniq, inv = np.unique(keys, return_inverse=True)
@@ -262,8 +269,13 @@ class PopRouter:
 
     def paths(self, sat_pos_m, laser_edges, gw_links, gw_pos_m) -> PopPaths:
         return pop_paths(
-            sat_pos_m, laser_edges, gw_links, gw_pos_m, self.combo_gateways,
-            self.combo_fibre_m, self.model.fibre_group_index,
+            sat_pos_m,
+            laser_edges,
+            gw_links,
+            gw_pos_m,
+            self.combo_gateways,
+            self.combo_fibre_m,
+            self.model.fibre_group_index,
         )
 
     def _best(self, tl, paths: PopPaths):
@@ -302,7 +314,9 @@ class PopRouter:
         to_ms = 2e3 / SPEED_OF_LIGHT_M_S
         radio = (tl.range_m[idx] + paths.feeder_m[c, sat]) * to_ms
         hops = paths.laser_hops[c, sat]
-        lasers = paths.laser_m[c, sat] * to_ms + hops * self.model.laser_hop_ms
+        # No hop, no laser: what laser_m holds then is rounding left by a subtraction.
+        lasers = np.where(hops > 0, paths.laser_m[c, sat] * to_ms, 0.0)
+        lasers += hops * self.model.laser_hop_ms
         fibre = paths.fibre_m[c, sat] * self.model.fibre_group_index * to_ms
         out.radio_ms[i, who], out.lasers_ms[i, who], out.fibre_ms[i, who] = radio, lasers, fibre
         out.rtt_pop_ms[i, who] = radio + lasers + fibre + self.model.access_overhead_ms

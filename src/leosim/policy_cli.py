@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -46,15 +47,13 @@ def load_terminals(sc, terminals_csv: Path | None, borders):
     )
 
 
-def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
+def _evaluate(net, sc, policy, terminals, borders, quiet: bool, label: str):
     from .service import evaluate
-    from .simulate import build_network
 
-    net = build_network(sc)
     t_s = sc.time.offsets_s()
     with step_progress(quiet) as progress:
         task = progress.add_task(label, total=len(t_s))
-        res = evaluate(
+        return evaluate(
             net,
             policy,
             terminals,
@@ -63,7 +62,22 @@ def _evaluate(sc, policy, terminals, borders, quiet: bool, label: str):
             on_progress=lambda n: progress.advance(task, n),
             latency=sc.latency.model(),
         )
-    return net, res
+
+
+def policy_labels(paths: list[Path]) -> list[str]:
+    """File-name labels of several policies (their file stems), refused when two coincide."""
+    labels: list[str] = []
+    for p in paths:
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(p).stem).strip("._") or "policy"
+        if label in labels:
+            raise InputError(
+                f"two policies would write the same files ({label}): give them different "
+                "file names",
+                source=p,
+                key="--policy",
+            )
+        labels.append(label)
+    return labels
 
 
 def _ms(x: float) -> str:
@@ -72,8 +86,16 @@ def _ms(x: float) -> str:
 
 def _print_countries(table, title: str, limit: int = 15) -> None:
     t = Table(title=title)
-    cols = ("country", "terminals", "served %", "RTT to PoP ms", "PoP", "RTT to gateway ms",
-            "foreign landing %", "lands in")
+    cols = (
+        "country",
+        "terminals",
+        "served %",
+        "RTT to PoP ms",
+        "PoP",
+        "RTT to gateway ms",
+        "foreign landing %",
+        "lands in",
+    )
     for c in cols:
         t.add_column(c, justify="left" if c in ("country", "PoP", "lands in") else "right")
     order = np.argsort(-np.asarray(table["weight"], dtype=float))[:limit]
@@ -97,7 +119,15 @@ def evaluate(
     scenario: Annotated[
         Path, typer.Argument(help="Scenario TOML (constellation, links, time, terminals).")
     ],
-    policy: Annotated[Path, typer.Option("--policy", "-p", help="Policy TOML.")],
+    policy: Annotated[
+        list[Path],
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Policy TOML. Repeat it to evaluate several policies on the same terminals "
+            "and times: one table, policies.csv, and each policy's files named after it.",
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
         "leosim-policy"
     ),
@@ -110,40 +140,133 @@ def evaluate(
 ) -> None:
     """Who is served where under a policy: terminals.csv, countries.csv and a map."""
     from .borders import Borders
-    from .outputs import OutputDir, check_output_dir, write_table
+    from .outputs import OutputDir, check_output_dir
     from .policy import load_policy
-    from .reports import plot_service_map
     from .scenario import load_scenario
+    from .simulate import build_network
 
     try:
         sc = load_scenario(scenario)
         check_output_dir(out)
+        labels = policy_labels(policy) if len(policy) > 1 else [""]
         borders = Borders.default()
-        pol = load_policy(policy, borders=borders)
+        pols = [load_policy(p, borders=borders) for p in policy]
         terms = load_terminals(sc, terminals, borders)
-        _, res = _evaluate(sc, pol, terms, borders, quiet, pol.name)
+        net = build_network(sc)
+        results = [_evaluate(net, sc, p, terms, borders, quiet, p.name) for p in pols]
         with OutputDir(out) as o:
-            tt = res.terminal_table()
-            ct = res.country_table(borders)
-            write_table(o, "terminals.csv", tt, parquet=sc.output.parquet)
-            write_table(o, "countries.csv", ct)
-            if sc.output.plot:
-                plot_service_map(
-                    tt,
-                    o.path("map.png"),
-                    borders=borders,
-                    title=f"{pol.name}: served fraction",
-                    gateways=pol.gateways,
-                )
-            o.path("policy.toml").write_bytes(Path(policy).read_bytes())
+            tables = [
+                _write_evaluation(o, sc, r, p, path, label, borders)
+                for r, p, path, label in zip(results, pols, policy, labels, strict=True)
+            ]
+            if len(pols) > 1:
+                _write_policies_csv(o, labels, pols, tables)
             o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
     except LeosimError as exc:
         _fail(exc)
     if not quiet:
-        _print_countries(
-            ct, f"{pol.name} ({plural(len(terms), 'terminal')}, {plural(len(res.t_s), 'step')})"
-        )
+        title = f"{plural(len(terms), 'terminal')}, {plural(len(sc.time.offsets_s()), 'step')}"
+        if len(pols) == 1:
+            _print_countries(tables[0], f"{pols[0].name} ({title})")
+        else:
+            _print_policies(labels, tables, title)
         out_console.print(outputs_line(out, o.files), soft_wrap=True)
+
+
+def _write_evaluation(o, sc, res, pol, policy_path: Path, label: str, borders):
+    """One policy's terminals.csv, countries.csv, map and policy copy (suffixed by ``label``)."""
+    from .outputs import write_table
+    from .reports import plot_service_map
+
+    def name(stem: str, ext: str) -> str:
+        return f"{stem}_{label}{ext}" if label else f"{stem}{ext}"
+
+    tt = res.terminal_table()
+    ct = res.country_table(borders)
+    write_table(o, name("terminals", ".csv"), tt, parquet=sc.output.parquet)
+    write_table(o, name("countries", ".csv"), ct)
+    if sc.output.plot:
+        plot_service_map(
+            tt,
+            o.path(name("map", ".png")),
+            borders=borders,
+            title=f"{pol.name}: served fraction",
+            gateways=pol.gateways,
+        )
+    o.path(name("policy", ".toml")).write_bytes(Path(policy_path).read_bytes())
+    return ct
+
+
+def _write_policies_csv(o, labels: list[str], pols, tables: list[dict]) -> None:
+    """``policies.csv``: every policy's country table, stacked, led by the policy's label."""
+    from .outputs import write_table
+
+    stacked: dict[str, list] = {"policy": [], "policy_name": []}
+    for label, pol, ct in zip(labels, pols, tables, strict=True):
+        n = len(ct["country"])
+        stacked["policy"] += [label] * n
+        stacked["policy_name"] += [pol.name] * n
+        for k, v in ct.items():
+            stacked.setdefault(k, []).extend(list(v))
+    write_table(
+        o,
+        "policies.csv",
+        {
+            k: np.asarray(v, dtype=object if isinstance(v[0], str) else None)
+            for k, v in stacked.items()
+        },
+    )
+
+
+def _print_policies(labels: list[str], tables: list[dict], title: str, limit: int = 8) -> None:
+    """One table: for each policy (by file name), its countries, largest first, with the RTT to
+    the PoP and its light-time parts (the access overhead, the same for all, in the title)."""
+    overhead = next((float(v) for ct in tables for v in ct["overhead_ms"] if np.isfinite(v)), None)
+    extra = f"; RTT = radio + lasers + fibre + {overhead:.1f} ms overhead" if overhead else ""
+    t = Table(title=f"{plural(len(labels), 'policy', 'policies')} ({title}{extra})")
+    cols = (
+        "policy",
+        "country",
+        "served %",
+        "RTT to PoP ms",
+        "PoP",
+        "radio",
+        "lasers",
+        "fibre",
+        "lands in",
+    )
+    for c in cols:
+        t.add_column(
+            c, justify="left" if c in ("policy", "country", "PoP", "lands in") else "right"
+        )
+    for label, ct in zip(labels, tables, strict=True):
+        order = np.argsort(-np.asarray(ct["weight"], dtype=float), kind="stable")[:limit]
+        for j, i in enumerate(order):
+            t.add_row(
+                label if j == 0 else "",
+                str(ct["country"][i]),
+                f"{100 * ct['served_share'][i]:.1f}",
+                _ms(ct["median_rtt_pop_ms"][i]),
+                str(ct["pops"][i]).split(":")[0] if ct["pops"][i] else "-",
+                _ms(ct["radio_ms"][i]),
+                _ms(ct["lasers_ms"][i]),
+                _ms(ct["fibre_ms"][i]),
+                _landing(ct["landing"][i]),
+                end_section=j == len(order) - 1,
+            )
+    out_console.print(t)
+
+
+def _landing(text: str, limit: int = 3) -> str:
+    """``PHL 98%, JPN 2%`` from ``PHL:0.980;JPN:0.020``."""
+    if not text:
+        return "-"
+    parts = [p.rsplit(":", 1) for p in str(text).split(";")[:limit]]
+    return ", ".join(f"{c} {_percent(float(s))}" for c, s in parts)
+
+
+def _percent(share: float) -> str:
+    return "<1%" if 0 < share < 0.005 else f"{100 * share:.0f}%"
 
 
 @app.command()
@@ -166,6 +289,7 @@ def compare(
     from .reports import plot_service_map
     from .scenario import load_scenario
     from .service import compare as compare_results
+    from .simulate import build_network
 
     try:
         sc = load_scenario(scenario)
@@ -173,8 +297,9 @@ def compare(
         borders = Borders.default()
         pa_, pb_ = load_policy(policy_a, borders=borders), load_policy(policy_b, borders=borders)
         terms = load_terminals(sc, terminals, borders)
-        _, ra = _evaluate(sc, pa_, terms, borders, quiet, f"A: {pa_.name}")
-        _, rb = _evaluate(sc, pb_, terms, borders, quiet, f"B: {pb_.name}")
+        net = build_network(sc)
+        ra = _evaluate(net, sc, pa_, terms, borders, quiet, f"A: {pa_.name}")
+        rb = _evaluate(net, sc, pb_, terms, borders, quiet, f"B: {pb_.name}")
         diff = compare_results(ra, rb, borders)
         ta, tb = ra.terminal_table(), rb.terminal_table()
         per_term = {

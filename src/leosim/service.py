@@ -86,6 +86,12 @@ class ServiceResult:
         return self.gateway >= 0
 
     @property
+    def landing_gateway(self) -> np.ndarray:
+        """``(n_times, n_terminals)`` gateway where each terminal's traffic lands (-1 when not
+        served): the one on its path to the PoP, which need not be the nearest one."""
+        return self.pop_paths.pop_gateway if self.pop_paths is not None else self.gateway
+
+    @property
     def served_fraction(self) -> np.ndarray:
         return self.served.mean(axis=0) if len(self.t_s) else np.zeros(len(self.terminals))
 
@@ -112,8 +118,9 @@ class ServiceResult:
         """Columns of ``terminals.csv``."""
         t = self.terminals
         gw_countries = []
+        landing = self.landing_gateway
         for k in range(len(t)):
-            g = self.gateway[:, k]
+            g = landing[:, k]
             used = np.unique(self.gateway_country[g[g >= 0]]) if (g >= 0).any() else []
             gw_countries.append(";".join(sorted(used)))
         out = {
@@ -131,9 +138,9 @@ class ServiceResult:
                 "p95_rtt_gateway_ms": _nan_stat(np.nanpercentile, self.rtt_ms, 95),
                 "gateway_countries": np.array(gw_countries, dtype=object),
                 "reason": self.reason().astype(object),
-                "state": (
-                    self.state if self.state is not None else np.full(len(t), "")
-                ).astype(object),
+                "state": (self.state if self.state is not None else np.full(len(t), "")).astype(
+                    object
+                ),
             }
         )
         return out
@@ -175,13 +182,14 @@ class ServiceResult:
         """
         t = self.terminals
         w = t.weight
-        rows = [self._country_row(c, np.flatnonzero(t.country == c), w, borders)
-                for c in np.unique(t.country)]
+        rows = [
+            self._country_row(c, np.flatnonzero(t.country == c), w, borders)
+            for c in np.unique(t.country)
+        ]
         keys = list(rows[0]) if rows else list(_COUNTRY_COLUMNS)
         text = {"country", "name", "landing", "policy_block", "state", "pops"}
         return {
-            k: np.asarray([r[k] for r in rows], dtype=object if k in text else None)
-            for k in keys
+            k: np.asarray([r[k] for r in rows], dtype=object if k in text else None) for k in keys
         }
 
     def _country_row(self, c: str, sel: np.ndarray, w: np.ndarray, borders) -> dict:
@@ -189,11 +197,13 @@ class ServiceResult:
         s = self.served[:, sel]
         total = ww.sum() * max(len(self.t_s), 1)
         share = min(1.0, float((s * ww).sum() / total)) if total > 0 else 0.0
+        lands = self.landing_gateway[:, sel]
+        g = lands[lands >= 0]
+        lw = np.broadcast_to(ww, lands.shape)[lands >= 0]
         rw = np.broadcast_to(ww, s.shape)[s]
-        g = self.gateway[:, sel][s]
         landing, foreign = [], np.nan
         if len(g):
-            lc, sh = _shares(self.gateway_country[g], rw)
+            lc, sh = _shares(self.gateway_country[g], lw)
             landing = [f"{lc[i]}:{sh[i]:.3f}" for i in range(len(lc))]
             foreign = min(1.0, float(sh[lc != c].sum()))
         pc, psh = _shares(np.asarray(self.pops.code)[self.pop[sel]], ww)
@@ -231,10 +241,24 @@ class ServiceResult:
 
 
 _COUNTRY_COLUMNS = (
-    "country", "name", "terminals", "weight", "served_share", "pops", "median_rtt_pop_ms",
-    "p95_rtt_pop_ms", "radio_ms", "lasers_ms", "fibre_ms", "overhead_ms",
-    "median_rtt_gateway_ms", "p95_rtt_gateway_ms", "foreign_landing_share", "landing",
-    "policy_block", "state",
+    "country",
+    "name",
+    "terminals",
+    "weight",
+    "served_share",
+    "pops",
+    "median_rtt_pop_ms",
+    "p95_rtt_pop_ms",
+    "radio_ms",
+    "lasers_ms",
+    "fibre_ms",
+    "overhead_ms",
+    "median_rtt_gateway_ms",
+    "p95_rtt_gateway_ms",
+    "foreign_landing_share",
+    "landing",
+    "policy_block",
+    "state",
 )
 
 
@@ -420,8 +444,11 @@ def evaluate(
         policy.user_min_elevation_deg(net),
     )
     pop_of, pop_how = PopHoming.builtin().home(
-        np.asarray(terminals.country), terminals.latitude_deg, terminals.longitude_deg,
-        policy.pops, policy.pop_overrides,
+        np.asarray(terminals.country),
+        terminals.latitude_deg,
+        terminals.longitude_deg,
+        policy.pops,
+        policy.pop_overrides,
     )
     router = PopRouter(latency, gw, policy.pops, cls, classes, pop_of, geo.active)
     out = StepArrays.empty(n_t, n_term)
@@ -433,11 +460,18 @@ def evaluate(
     for ts, pos_chunk in orbits.iter_ecef_m(net.start, all_t):
         for tau, pos in zip(ts, pos_chunk, strict=True):
             trees = gateway_trees(
-                pos, net.isl_pairs, net.isl_max_length_m, geo.gw_pos, geo.gw_up, classes,
+                pos,
+                net.isl_pairs,
+                net.isl_max_length_m,
+                geo.gw_pos,
+                geo.gw_up,
+                classes,
                 gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
             )
             tl = ground_links(
-                geo.term_pos[geo.active], geo.term_up[geo.active], pos,
+                geo.term_pos[geo.active],
+                geo.term_up[geo.active],
+                pos,
                 min_elevation_deg=geo.min_el,
             )
             paths = router.paths(pos, trees.lasers.edges, trees.gw_links, geo.gw_pos)
@@ -453,10 +487,22 @@ def evaluate(
             if on_progress is not None:
                 on_progress(1)
     return ServiceResult(
-        policy.name, terminals, t_s, allowed, reason, out.rtt_gw_ms, out.gateway,
-        np.asarray(gw.country), out.visible, policy.state_of(terminals.country),
-        pops=policy.pops, pop=pop_of, pop_source=pop_how, gateway_name=np.asarray(gw.name),
-        pop_paths=out, latency=latency,
+        policy.name,
+        terminals,
+        t_s,
+        allowed,
+        reason,
+        out.rtt_gw_ms,
+        out.gateway,
+        np.asarray(gw.country),
+        out.visible,
+        policy.state_of(terminals.country),
+        pops=policy.pops,
+        pop=pop_of,
+        pop_source=pop_how,
+        gateway_name=np.asarray(gw.name),
+        pop_paths=out,
+        latency=latency,
     )
 
 
@@ -487,6 +533,4 @@ def compare(
         out[f"{key}_a"] = [get(ca, ia, key, c) for c in codes]
         out[f"{key}_b"] = [get(cb, ib, key, c) for c in codes]
     keep_text = {"country", "name", "landing_a", "landing_b", "pops_a", "pops_b"}
-    return {
-        k: np.asarray(v, dtype=object if k in keep_text else float) for k, v in out.items()
-    }
+    return {k: np.asarray(v, dtype=object if k in keep_text else float) for k, v in out.items()}
