@@ -277,13 +277,13 @@ class Interfaces:
     """satgenpy's interface numbering of a set of lasers.
 
     ``num_isls[s]``: lasers of satellite ``s`` (its ground link is interface ``num_isls[s]``);
-    ``index(a, b)``: the interface of satellite ``a`` towards its laser neighbour ``b``.
+    ``neighbour[s, i]``: the satellite at the far end of interface ``i`` of ``s`` (-1 past
+    ``num_isls[s]``); :meth:`index` inverts it.
     """
 
     num_sats: int
     num_isls: np.ndarray
-    keys: np.ndarray
-    values: np.ndarray
+    neighbour: np.ndarray
 
     @classmethod
     def of(cls, isl_pairs: np.ndarray, num_sats: int) -> Interfaces:
@@ -297,17 +297,28 @@ class Interfaces:
         start = np.concatenate([[0], np.cumsum(num_isls)[:-1]])
         rank = np.empty(len(node), dtype=np.int64)
         rank[order] = np.arange(len(node)) - start[node[order]]
-        keys = node * num_sats + other
-        k = np.argsort(keys)
-        return cls(num_sats, num_isls, keys[k], rank[k])
+        neighbour = np.full((num_sats, max(int(num_isls.max(initial=0)), 1)), -1, np.int64)
+        neighbour[node, rank] = other
+        return cls(num_sats, num_isls, neighbour)
 
     def index(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Interface of satellite ``a`` on its laser to ``b`` (they must be linked)."""
-        key = np.asarray(a, dtype=np.int64) * self.num_sats + b
-        pos = np.searchsorted(self.keys, key)
-        if len(key) and (pos.max(initial=0) >= len(self.keys) or np.any(self.keys[pos] != key)):
+        hit = self.neighbour[a] == np.asarray(b)[:, None]
+        if not hit.any(axis=1).all():
             raise RuntimeError("a next hop is not a laser neighbour")  # a bug, not input
-        return self.values[pos]
+        return np.argmax(hit, axis=1)
+
+
+def changed_entries(
+    prev: np.ndarray, next_hop: np.ndarray, num_sats: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(node, dst_gid)`` of the entries whose next hop changed, in satgenpy's line order
+    (next hops ``[dst_gid, node]``; a station's entry towards itself never changes)."""
+    n, g = num_sats, next_hop.shape[0]
+    d, v = np.nonzero(prev != next_hop)
+    key = np.where(v < n, v * g + d, n * g + (v - n) * g + d)
+    o = np.argsort(key)
+    return v[o], d[o]
 
 
 def fstate_order(num_sats: int, num_gs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -365,26 +376,25 @@ def _write_dynamic_state(
     n, g = net.num_sats, net.num_gs
     ifs = Interfaces.of(net.isl_pairs, n)
     node, dst_gid = fstate_order(n, g)
-    dst_node = n + dst_gid
     bandwidth = "".join(
         f"{v},{int(ifs.num_isls[v]) if v < n else 0},{_GSL_BANDWIDTH}\n" for v in range(n + g)
     )
     prev = None
     lines = dropped = 0
     for k, (_, state) in enumerate(iter_states(net, t_s)):
-        e = fstate_entries(state.next_hop, node, dst_gid, ifs)
-        changed = slice(None) if prev is None else np.any(e != prev, axis=1)
-        _write_fstate(
-            folder / f"fstate_{int(t_ns[k])}.txt", node[changed], dst_node[changed], e[changed]
-        )
-        lines += len(node) if prev is None else int(changed.sum())
+        # An entry's interfaces follow from its next hop: only changed next hops are written.
+        nh = np.array(state.next_hop, dtype=np.int32)
+        v, d = (node, dst_gid) if prev is None else changed_entries(prev, nh, n)
+        e = fstate_entries(nh, v, d, ifs)
+        _write_fstate(folder / f"fstate_{int(t_ns[k])}.txt", v, n + d, e)
+        lines += len(v)
         # satgenpy writes the interface bandwidths at t = 0 only (each node's single GSL
         # interface gets all of it); later files are empty.
         (folder / f"gsl_if_bandwidth_{int(t_ns[k])}.txt").write_text(
             bandwidth if t_ns[k] == 0 else "", encoding="utf-8"
         )
         dropped += state.dropped_isls
-        prev = e
+        prev = nh
         if on_step is not None:
             on_step(1)
     return lines, dropped
