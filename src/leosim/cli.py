@@ -67,6 +67,7 @@ def _run(
     workers: int | None,
     quiet: bool,
     execution: dict | None = None,
+    policy_path: Path | None = None,
 ) -> None:
     from .runner import run_scenario
     from .scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
@@ -77,6 +78,12 @@ def _run(
     else:
         sc = load_scenario(scenario_path)
         text = Path(scenario_path).read_text(encoding="utf-8")
+    policy = policy_text = None
+    if policy_path is not None:
+        from .policy import load_policy
+
+        policy = load_policy(policy_path)
+        policy_text = Path(policy_path).read_text(encoding="utf-8")
 
     # The bar starts once the network is built, so an input error prints its line alone.
     progress = step_progress(quiet)
@@ -109,6 +116,8 @@ def _run(
             workers=workers,
             on_start=on_start,
             on_progress=on_progress,
+            policy=policy,
+            policy_text=policy_text or "",
             **(execution or {}),
         )
     finally:
@@ -119,6 +128,11 @@ def _run(
     if res.chunks_resumed:
         console.print(
             f"resumed: {res.chunks_resumed} of {plural(res.num_chunks, 'chunk')} were finished",
+            soft_wrap=True,
+        )
+    if res.blocked_pairs:
+        console.print(
+            f"{plural(res.blocked_pairs, 'pair')} blocked by the policy: see blocked_pairs.csv",
             soft_wrap=True,
         )
     s = res.summary
@@ -175,13 +189,22 @@ def run(
             help="Continue an interrupted run of the same scenario from its finished chunks."
         ),
     ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Service policy TOML: route only the pairs it lets use the constellation "
+            "(activation, exclusion zones, landing rights); the rest go to blocked_pairs.csv.",
+        ),
+    ] = None,
 ) -> None:
     """Route every pair of a scenario over its time window and write routes.csv, a plot and a summary."""
     try:
         if address is not None and executor is None:
             raise LeosimError("--address needs --executor dask or --executor ray")
         execution = {"executor": executor, "address": address, "chunk_s": chunk_s, "resume": resume}
-        _run(scenario, out, workers, quiet, execution)
+        _run(scenario, out, workers, quiet, execution, policy)
     except LeosimError as exc:
         _fail(exc)
 
@@ -396,6 +419,7 @@ def _load_plugins() -> None:
         ("leosim.capacity_cli", "capacity"),
         ("leosim.catalogue_cli", "catalogue"),
         ("leosim.report_cli", "report"),
+        ("leosim.web_cli", "serve"),
         ("leosim.export_cli", "export"),
     ):
         try:

@@ -40,6 +40,7 @@ from .chunkstore import ChunkStore
 from .errors import InputError
 from .execution import make_executor, plan_chunks, resolve_executor
 from .outputs import OutputDir, csv_row_columns, to_arrow, write_table
+from .pair_policy import restrict_pairs
 from .reports import pair_summary, plot_rtt
 from .scenario import Scenario
 from .simulate import (
@@ -99,6 +100,8 @@ class RunResult:
     num_chunks: int = 0
     chunks_resumed: int = 0
     """Chunks found finished by ``--resume`` (not computed again)."""
+    blocked_pairs: int = 0
+    """Pairs the policy (``--policy``) did not let route; listed in ``blocked_pairs.csv``."""
 
 
 def run_scenario(
@@ -111,6 +114,8 @@ def run_scenario(
     address: str | None = None,
     chunk_s: float | None = None,
     resume: bool = False,
+    policy=None,
+    policy_text: str = "",
     on_start: Callable[[Network, int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
@@ -123,6 +128,11 @@ def run_scenario(
     after ``resume`` (which computes only the chunks not yet finished).  The output folder is
     checked before anything else; a scenario with nothing to route (no pairs and no
     forwarding state) is an InputError saying what to do instead.
+
+    With a ``policy`` (:class:`~leosim.policy.Policy`, its file's text as ``policy_text``) only
+    the pairs it lets route are routed (:func:`leosim.pair_policy.restrict_pairs`); the others
+    are listed with the reason in ``blocked_pairs.csv``, and the policy is copied as
+    ``policy.toml``.
     """
     t0 = time.perf_counter()
     w = workers if workers is not None else sc.workers
@@ -143,12 +153,15 @@ def run_scenario(
             net = build_network(sc)
             if not (len(net.pairs) or r.forwarding_state):
                 raise _nothing_to_route(sc)
+            blocked = None
+            if policy is not None:
+                net, *blocked = restrict_pairs(net, policy)
             t_s = sc.time.offsets_s()
             forwarding = r.forwarding_state
             local = address is None and name != "serial"
             check_run_size(net, len(t_s), workers=w if local else 1, forwarding=forwarding)
             plan = plan_chunks(t_s, chunk_s=chunk_s)
-            fp = run_fingerprint(scenario_text, net, t_s, plan, forwarding)
+            fp = run_fingerprint(scenario_text + policy_text, net, t_s, plan, forwarding)
             store = ChunkStore.open(out.final, fp, plan, resume=resume)
             resumed = len(store.done)
             if on_start is not None:
@@ -157,6 +170,9 @@ def run_scenario(
                 on_progress(store.steps_done())
             _compute(ex, net, t_s, store, forwarding, on_progress)
             table, summary, fw_rows = _merge(sc, net, store, out, scenario_text)
+            if blocked is not None:
+                _write_blocked(out, net, *blocked)
+                out.path("policy.toml").write_text(policy_text, encoding="utf-8")
     except BaseException:
         if store is not None:
             store.release()  # the finished chunks stay for --resume
@@ -174,6 +190,24 @@ def run_scenario(
         executor=ex.name,
         num_chunks=len(plan),
         chunks_resumed=resumed,
+        blocked_pairs=0 if blocked is None else len(blocked[0]),
+    )
+
+
+def _write_blocked(out: OutputDir, net: Network, pairs: np.ndarray, reasons: np.ndarray) -> None:
+    """``blocked_pairs.csv``: ``src,dst,src_name,dst_name,reason`` of the pairs not routed."""
+    names = np.asarray(net.stations.names, dtype=object)
+    p = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    write_table(
+        out,
+        "blocked_pairs.csv",
+        {
+            "src": p[:, 0],
+            "dst": p[:, 1],
+            "src_name": names[p[:, 0]],
+            "dst_name": names[p[:, 1]],
+            "reason": np.asarray(reasons, dtype=object),
+        },
     )
 
 
