@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from leosim.pair_policy import pair_block_reasons, restrict_pairs
 from leosim.policy import parse_policy
