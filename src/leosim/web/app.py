@@ -1,0 +1,127 @@
+"""The FastAPI app of ``leosim serve``: a JSON API (with its OpenAPI spec at /openapi.json)
+and the bundled offline page (``static/``).
+
+Every query parameter is validated (types, ranges, finite numbers); a bad request is a 4xx
+answer with the reason: 422 with FastAPI's ``detail`` list, also for a request that is well
+formed but cannot be answered (an unknown station, a window too large: its ``msg`` is leosim's
+one-line error).
+Nothing is fetched from anywhere: the page, its scripts (globe.gl with three.js, see
+``static/LICENSES.md``) and its data all come from this server.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import LeosimError
+from .data import MAX_ABS_T_S, MIN_STEP_S, WebModel
+
+POSITIONS_DOC = """Satellite positions over a time window, as packed binary.
+
+Body: little-endian IEEE-754 float32, C order, shape `(n_times, n_sats, 3)`: Earth-fixed
+(ITRF/ECEF, as SGP4 + GMST gives them) x, y, z in **km** of every satellite at every time
+`t0_s + k step_s <= t1_s`.  NaN where SGP4 cannot propagate a satellite.  Headers:
+`X-Leosim-Shape: n_times,n_sats,3`, `X-Leosim-T0-S`, `X-Leosim-Step-S`, `X-Leosim-Dtype:
+float32-le`.  Windows with more than the limits of `/api/info` are refused (422)."""
+
+_T = Annotated[float, Query(ge=-MAX_ABS_T_S, le=MAX_ABS_T_S, allow_inf_nan=False)]
+_STEP = Annotated[float, Query(ge=MIN_STEP_S, le=MAX_ABS_T_S, allow_inf_nan=False)]
+_STATION = Annotated[str, Query(min_length=1, max_length=200)]
+
+
+def _static_dir():
+    return resources.files("leosim.web") / "static"
+
+
+def create_app(model: WebModel) -> FastAPI:
+    """The app serving ``model`` (a scenario's network and its policies)."""
+    app = FastAPI(
+        title="leosim",
+        version=_version(),
+        description=(
+            "Satellites, routes and service policy of one leosim scenario. Times are seconds "
+            "after the scenario start (`/api/info`), angles degrees, distances km, RTT ms."
+        ),
+    )
+
+    @app.exception_handler(LeosimError)
+    async def _bad_input(request: Request, exc: LeosimError) -> JSONResponse:
+        # The shape of FastAPI's own validation errors, so clients read one format.
+        key = getattr(exc, "key", None)
+        loc = ["query", key] if key in request.query_params else ["query"]
+        detail = [{"type": "value_error", "loc": loc, "msg": str(exc), "input": None}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(_static_dir() / "index.html"), media_type="text/html")
+
+    @app.get("/api/info")
+    def info() -> dict:
+        """Scenario name and start, satellites per shell, the default window and the limits."""
+        return model.info()
+
+    @app.get(
+        "/api/positions",
+        response_class=Response,
+        responses={200: {"content": {"application/octet-stream": {}}, "description": "float32"}},
+        description=POSITIONS_DOC,
+    )
+    def positions(t0_s: _T = 0.0, t1_s: _T = 0.0, step_s: _STEP = 1.0) -> Response:
+        t_s, pos = model.positions_km(t0_s, t1_s, step_s)
+        body = pos.astype("<f4", copy=False).tobytes()
+        return Response(
+            content=body,
+            media_type="application/octet-stream",
+            headers={
+                "X-Leosim-Shape": ",".join(str(x) for x in pos.shape),
+                "X-Leosim-T0-S": repr(float(t_s[0])),
+                "X-Leosim-Step-S": repr(float(step_s)),
+                "X-Leosim-Dtype": "float32-le",
+            },
+        )
+
+    @app.get("/api/route")
+    def route(
+        src: _STATION,
+        dst: _STATION,
+        t0_s: _T = 0.0,
+        t1_s: _T = 0.0,
+        step_s: _STEP = 1.0,
+    ) -> dict:
+        """Route between two stations (gid or name) at every time of the window: the hops
+        (node ids: satellites 0..N-1, station g is N+g), RTT (ms, as `leosim run` writes it,
+        null when unreachable), its radio and laser parts, and the path in degrees and km
+        above the mean sphere for drawing."""
+        return model.route(src, dst, t0_s, t1_s, step_s)
+
+    @app.get("/api/policy")
+    def policy(index: Annotated[int, Query(ge=-1, le=1000)] = 0) -> dict:
+        """Activation state of every country (ADM0_A3 code -> active / not_activated /
+        sanctioned_but_active), exclusion zones (GeoJSON) and gateways under policy `index`
+        (-1: none)."""
+        return model.policy(index)
+
+    @app.get("/api/stations")
+    def stations() -> list[dict]:
+        """Ground stations of the scenario: gid, name, latitude and longitude (degrees)."""
+        return model.stations()
+
+    @app.get("/api/countries")
+    def countries() -> dict:
+        """Country outlines (GeoJSON FeatureCollection, simplified), keyed by ADM0_A3 code."""
+        return model.countries_geojson
+
+    app.mount("/static", StaticFiles(directory=str(_static_dir())), name="static")
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

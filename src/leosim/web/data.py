@@ -1,0 +1,424 @@
+"""What the web app serves, computed from a scenario and its policies (no web framework here).
+
+:class:`WebModel` holds one built :class:`~leosim.simulate.Network` and the loaded policies and
+answers the API's questions: satellite positions over a time window (Earth-fixed, km, float32),
+the route between two stations with its RTT series and breakdown, the activation state of every
+country under a policy, the stations, gateways and exclusion zones, and the country outlines.
+
+Times are seconds after the scenario's start (``t_s``); a window ``t0_s, t1_s, step_s`` means
+the times ``t0_s + k step_s`` for ``k = 0, 1, ...`` up to and including ``t1_s`` (within 1 ns).
+Windows too large to answer quickly are refused up front (:class:`~leosim.errors.InputError`)
+from their size alone: at most :data:`MAX_POSITION_VALUES` position values a request and
+:data:`MAX_ROUTE_STEPS` routing steps, and a lower bound of the work (from
+:mod:`leosim._limits`) of at most :data:`MAX_REQUEST_S` seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .._limits import SECONDS_PER_SAT_STEP, SECONDS_PER_TREE_NODE, check_memory
+from ..borders import EARTH_MEAN_RADIUS_KM, Borders
+from ..constants import SPEED_OF_LIGHT_M_S
+from ..errors import InputError
+from ..ground import great_circle_m
+from ..latency import LatencyModel
+from ..orbits import Orbits
+from ..policy import Policy
+from ..scenario import Scenario
+from ..simulate import Network, build_network, run_pairs
+
+MAX_POSITION_VALUES = 24_000_000
+"""Most float32 values in one positions answer (96 MB: 10,000 satellites × 800 steps)."""
+MAX_ROUTE_STEPS = 2_000
+"""Most time steps in one route answer."""
+MAX_REQUEST_S = 30.0
+"""Most seconds of work (a lower bound from :mod:`leosim._limits`) one request may ask for."""
+MIN_STEP_S = 1e-3
+"""The shortest time step a request may ask for (1 ms)."""
+MAX_ABS_T_S = 30 * 86_400.0
+"""Times are within 30 days of the scenario's start (SGP4 drifts beyond that)."""
+COUNTRY_SIMPLIFY_DEG = 0.05
+"""Country outlines sent to the page are simplified to this tolerance (degrees)."""
+
+
+def _check_window(t0_s: float, t1_s: float, step_s: float) -> int:
+    """The number of times of a window; InputError for a window that is not one."""
+    if not (math.isfinite(t0_s) and math.isfinite(t1_s) and math.isfinite(step_s)):
+        raise InputError("t0_s, t1_s and step_s must be finite numbers", key="window")
+    if not step_s >= MIN_STEP_S:
+        raise InputError(f"step_s must be >= {MIN_STEP_S:g} s, got {step_s:g}", key="step_s")
+    if t1_s < t0_s:
+        raise InputError(f"t1_s ({t1_s:g}) is before t0_s ({t0_s:g})", key="t1_s")
+    if max(abs(t0_s), abs(t1_s)) > MAX_ABS_T_S:
+        raise InputError(
+            f"times must be within {MAX_ABS_T_S / 86400:g} days of the scenario start",
+            key="t0_s" if abs(t0_s) > MAX_ABS_T_S else "t1_s",
+        )
+    steps = (t1_s - t0_s) / step_s
+    if steps > 1e12:  # refused by every limit; keeps the count an exact integer
+        raise InputError(
+            f"{steps:.3g} steps: use a shorter window or a longer step_s", key="step_s"
+        )
+    return math.floor(steps + 1e-9) + 1
+
+
+def window_times_s(t0_s: float, t1_s: float, step_s: float) -> np.ndarray:
+    """The times of a window, ``t0_s + k step_s`` up to ``t1_s`` (rounded to 1 ns).
+
+    >>> window_times_s(0.0, 1.0, 0.25).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    >>> window_times_s(10.0, 10.0, 1.0).tolist()
+    [10.0]
+    """
+    n = _check_window(t0_s, t1_s, step_s)
+    return np.round(t0_s + np.arange(n) * step_s, 9)
+
+
+def _steps(t0_s: float, t1_s: float, step_s: float, limit: int, what: str) -> int:
+    """The step count of a window, refused above ``limit`` before any array is made."""
+    n = _check_window(t0_s, t1_s, step_s)
+    if n > limit:
+        raise InputError(
+            f"{what}: {n:,} steps is more than the {limit:,} one request may ask for; "
+            "use a shorter window or a longer step_s",
+            key="step_s",
+        )
+    return n
+
+
+@dataclass
+class WebModel:
+    """A scenario's network and policies, ready to answer the web API."""
+
+    scenario: Scenario
+    network: Network
+    policies: list[Policy] = field(default_factory=list)
+    borders: Borders = field(default_factory=Borders.default)
+    scenario_text: str = ""
+
+    @classmethod
+    def build(
+        cls, scenario: Scenario, policies: list[Policy] | None = None, *, scenario_text: str = ""
+    ) -> WebModel:
+        """Build the scenario's network once (every request reuses it)."""
+        return cls(
+            scenario,
+            build_network(scenario),
+            list(policies or []),
+            Borders.default(),
+            scenario_text,
+        )
+
+    @functools.cached_property
+    def orbits(self) -> Orbits:
+        return Orbits.from_constellation(self.network.constellation, dut1_s=self.network.dut1_s)
+
+    # ------------------------------------------------------------------ description
+    def info(self) -> dict:
+        """Scenario name, start, sizes, shells and the default window of the page."""
+        net, sc = self.network, self.scenario
+        c = net.constellation
+        t = sc.time.offsets_s()
+        shells = [
+            {
+                "name": s.name,
+                "altitude_km": float(s.altitude_km),
+                "inclination_deg": float(s.inclination_deg),
+                "num_sats": int((c.shell == i).sum()),
+            }
+            for i, s in enumerate(c.shells)
+        ]
+        return {
+            "name": sc.name,
+            "description": sc.description,
+            "start_utc": net.start.isoformat().replace("+00:00", "Z"),
+            "num_sats": net.num_sats,
+            "num_stations": net.num_gs,
+            "num_isls": len(net.isl_pairs),
+            "shells": shells,
+            "sat_shell": c.shell.astype(int).tolist(),
+            "window": {
+                "t0_s": float(t[0]),
+                "t1_s": float(t[-1]),
+                "step_s": float(t[1] - t[0]) if len(t) > 1 else 1.0,
+            },
+            "limits": {
+                "max_position_values": MAX_POSITION_VALUES,
+                "max_route_steps": MAX_ROUTE_STEPS,
+                "max_abs_t_s": MAX_ABS_T_S,
+            },
+            "policies": [p.name for p in self.policies],
+            "notes": list(net.notes),
+        }
+
+    def stations(self) -> list[dict]:
+        """Ground stations: gid, name, latitude and longitude (degrees)."""
+        s = self.network.stations
+        return [
+            {
+                "gid": int(s.gids[i]),
+                "name": s.names[i],
+                "latitude_deg": float(s.latitude_deg[i]),
+                "longitude_deg": float(s.longitude_deg[i]),
+            }
+            for i in range(len(s))
+        ]
+
+    # ------------------------------------------------------------------ positions
+    def positions_km(
+        self, t0_s: float, t1_s: float, step_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Times and Earth-fixed satellite positions, km, float32 ``(n_times, n_sats, 3)``."""
+        n_sats = self.network.num_sats
+        n = _steps(
+            t0_s, t1_s, step_s, max(1, MAX_POSITION_VALUES // max(3 * n_sats, 1)), "positions"
+        )
+        _check_work(n * n_sats * SECONDS_PER_SAT_STEP, "positions")
+        check_memory(n * n_sats * 3 * 8 * 5.0, f"positions of {n_sats:,} satellites at {n:,} times")
+        t_s = window_times_s(t0_s, t1_s, step_s)
+        out = np.empty((len(t_s), n_sats, 3), dtype=np.float32)
+        start = self.network.start
+        for k0, (ts, pos_m) in _enumerate_chunks(self.orbits.iter_ecef_m(start, t_s)):
+            out[k0 : k0 + len(ts)] = pos_m * 1e-3
+        return t_s, out
+
+    # ------------------------------------------------------------------ routes
+    def route(self, src: str, dst: str, t0_s: float, t1_s: float, step_s: float) -> dict:
+        """The route between two stations at every time of a window (see the API docs)."""
+        net = self.network
+        gs = net.stations.resolve(_ref(src), key="src")
+        gd = net.stations.resolve(_ref(dst), key="dst")
+        if gs == gd:
+            raise InputError("src and dst are the same station", key="dst")
+        n = _steps(t0_s, t1_s, step_s, MAX_ROUTE_STEPS, "route")
+        nodes = net.num_sats + net.num_gs
+        per_step = net.num_sats * SECONDS_PER_SAT_STEP + 2 * nodes * SECONDS_PER_TREE_NODE
+        _check_work(n * per_step, "route")
+        t_s = window_times_s(t0_s, t1_s, step_s)
+        table = run_pairs(net, t_s, np.array([[gs, gd]])).columns
+        return _route_answer(self, gs, gd, t_s, table)
+
+    # ------------------------------------------------------------------ policy
+    def policy(self, index: int) -> dict:
+        """Activation state of every country, exclusion zones and gateways under a policy.
+
+        ``index`` -1 (or no policy loaded) is "no policy": every country active, the built-in
+        operational gateways.
+        """
+        codes = np.array(self.borders.codes, dtype=object)
+        if index >= len(self.policies) or index < -1:
+            raise InputError(
+                f"no policy {index}; {len(self.policies)} loaded (0..{len(self.policies) - 1}, "
+                "or -1 for none)",
+                key="index",
+            )
+        if index == -1 or not self.policies:
+            from ..ground_segment import builtin_gateways
+
+            states = np.full(len(codes), "active", dtype=object)
+            return {
+                "index": -1,
+                "name": "no policy (every country active)",
+                "default_state": "active",
+                "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
+                "zones": [],
+                "gateways": _gateways(builtin_gateways("operational"), set()),
+            }
+        pol = self.policies[index]
+        states = pol.state_of(codes)
+        added = {g.name for g in pol.spec.gateways.add}
+        return {
+            "index": index,
+            "name": pol.name,
+            "default_state": pol.spec.default_state,
+            "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
+            "zones": [_zone(z, self.borders) for z in pol.zones],
+            "gateways": _gateways(pol.gateways, added),
+        }
+
+    @functools.cached_property
+    def countries_geojson(self) -> dict:
+        """Country outlines as a GeoJSON FeatureCollection (simplified, 3 decimals)."""
+        feats = []
+        for code in self.borders.codes:
+            g = shapely.simplify(self.borders.geometry(code), COUNTRY_SIMPLIFY_DEG)
+            if g.is_empty:
+                continue
+            feats.append(
+                {
+                    "type": "Feature",
+                    "properties": {"code": code, "name": self.borders.name_of(code)},
+                    "geometry": shapely.geometry.mapping(shapely.set_precision(g, 1e-3)),
+                }
+            )
+        return {"type": "FeatureCollection", "features": feats}
+
+
+def _enumerate_chunks(chunks):
+    k = 0
+    for ts, pos in chunks:
+        yield k, (ts, pos)
+        k += len(ts)
+
+
+def _check_work(seconds: float, what: str) -> None:
+    if seconds > MAX_REQUEST_S:
+        raise InputError(
+            f"{what}: this window needs at least {seconds:,.0f} s of work, more than the "
+            f"{MAX_REQUEST_S:g} s one request may take; use a shorter window or a longer step_s",
+            key="step_s",
+        )
+
+
+def _ref(text: str) -> int | str:
+    """A station reference: its gid when the text is a whole number, else its name."""
+    s = text.strip()
+    return int(s) if s.isdigit() and len(s) < 10 else s
+
+
+def _geocentric(p_km: np.ndarray) -> np.ndarray:
+    """Geocentric latitude, longitude (degrees) and height above the mean sphere (km) of
+    Earth-fixed points, as the page's globe (a sphere) draws them."""
+    r = np.linalg.norm(p_km, axis=-1)
+    lat = np.degrees(np.arcsin(np.clip(p_km[..., 2] / np.maximum(r, 1e-9), -1, 1)))
+    lon = np.degrees(np.arctan2(p_km[..., 1], p_km[..., 0]))
+    return np.stack([lat, lon, r - EARTH_MEAN_RADIUS_KM], axis=-1)
+
+
+def _route_answer(model: WebModel, gs: int, gd: int, t_s: np.ndarray, table: dict) -> dict:
+    """Per step: hops, RTT and its breakdown, and the hop positions for drawing."""
+    net = model.network
+    n = net.num_sats
+    st = net.stations
+    gs_ecef_km = st.ecef_m(net.ellipsoid) * 1e-3
+    paths = [
+        [[int(x) for x in str(table[c][k]).split("-") if x != ""] for c in ("path_fwd", "path_rev")]
+        for k in range(len(t_s))
+    ]
+    # Only the satellites on the paths are propagated again, for the hop positions.
+    on_path = np.unique([x for fr in paths for p in fr for x in p if x < n]).astype(np.int64)
+    sats = [net.constellation.satrecs[i] for i in on_path]
+    where = np.full(n, -1)
+    where[on_path] = np.arange(len(on_path))
+    pos = (
+        Orbits(sats, dut1_s=net.dut1_s).ecef_m(net.start, t_s, warn=False) * 1e-3
+        if len(sats)
+        else np.empty((len(t_s), 0, 3))
+    )
+    lm = LatencyModel()
+    steps = []
+    for k in range(len(t_s)):
+        rtt = float(table["rtt_ms"][k])
+        fwd, rev = paths[k]
+        if not (math.isfinite(rtt) and fwd and rev):
+            steps.append({"t_s": float(t_s[k]), "reachable": False, "rtt_ms": None})
+            continue
+
+        def xyz(node: int, k=k) -> np.ndarray:
+            return gs_ecef_km[node - n] if node >= n else pos[k, where[node]]
+
+        radio_km = laser_km = 0.0
+        hops = 0
+        for path in (fwd, rev):
+            for a, b in itertools.pairwise(path):
+                d = float(np.linalg.norm(xyz(a) - xyz(b)))
+                if a >= n or b >= n:
+                    radio_km += d
+                else:
+                    laser_km += d
+                    hops += 1
+        geo = _geocentric(np.array([xyz(x) for x in fwd]))
+        for i, node in enumerate(fwd):  # stations are drawn on the ground
+            if node >= n:
+                g = node - n
+                geo[i] = (st.latitude_deg[g], st.longitude_deg[g], 0.0)
+        radio_ms = radio_km * 1e6 / SPEED_OF_LIGHT_M_S
+        laser_ms = laser_km * 1e6 / SPEED_OF_LIGHT_M_S
+        steps.append(
+            {
+                "t_s": float(t_s[k]),
+                "reachable": True,
+                "rtt_ms": rtt,
+                "hops": fwd,
+                "hops_rev": rev,
+                "num_isl_hops": int(table["num_isl_hops"][k]),
+                "radio_ms": radio_ms,
+                "laser_ms": laser_ms,
+                "switching_ms": hops / 2 * lm.laser_hop_ms,
+                "path_deg_km": np.round(geo, 4).tolist(),
+            }
+        )
+    return {
+        "src": {"gid": gs, "name": st.names[gs]},
+        "dst": {"gid": gd, "name": st.names[gd]},
+        "great_circle_km": float(
+            great_circle_m(
+                st.latitude_deg[gs], st.longitude_deg[gs], st.latitude_deg[gd], st.longitude_deg[gd]
+            )
+        )
+        / 1e3,
+        "model": {
+            "access_overhead_ms": lm.access_overhead_ms,
+            "laser_hop_ms": lm.laser_hop_ms,
+            "note": (
+                "rtt_ms is light time over the routed path (as leosim run writes it) = "
+                "radio_ms + laser_ms; leosim.latency adds switching_ms (per laser hop) and "
+                "access_overhead_ms for what a user terminal would measure"
+            ),
+        },
+        "steps": steps,
+    }
+
+
+def _gateways(gw, hypothetical: set[str]) -> list[dict]:
+    return [
+        {
+            "name": str(gw.name[i]),
+            "latitude_deg": float(gw.latitude_deg[i]),
+            "longitude_deg": float(gw.longitude_deg[i]),
+            "country": str(gw.country[i]),
+            "status": str(gw.status[i]),
+            "hypothetical": str(gw.name[i]) in hypothetical,
+        }
+        for i in range(len(gw))
+    ]
+
+
+def _circle(lat_deg: float, lon_deg: float, radius_km: float, n: int = 72) -> shapely.Polygon:
+    """A small circle on the sphere as a lon/lat polygon (destination-point formula)."""
+    d = radius_km / EARTH_MEAN_RADIUS_KM
+    b = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    p1, l1 = np.radians(lat_deg), np.radians(lon_deg)
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(b))
+    l2 = l1 + np.arctan2(np.sin(b) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    lon = (np.degrees(l2) + 180) % 360 - 180
+    return shapely.Polygon(np.column_stack([lon, np.degrees(p2)]))
+
+
+def _zone(z, borders: Borders) -> dict:
+    """An exclusion zone as GeoJSON (a border buffer is drawn as its country, ``approx``)."""
+    if z.kind == "point":
+        geom = _circle(z.centre_deg[0], z.centre_deg[1], z.radius_km)
+        desc = f"{z.radius_km:g} km around {z.centre_deg[0]:.2f}, {z.centre_deg[1]:.2f}"
+    elif z.kind in ("region", "polygon"):
+        geom = z.region.geometry if z.region is not None else z.geometry
+        desc = z.region.name if z.region is not None else "polygon"
+    else:
+        outline = borders.geometry(z.country)
+        inner = shapely.buffer(outline, -z.buffer_km / 111.0)
+        geom = shapely.difference(outline, inner)
+        desc = f"{z.buffer_km:g} km inside the border of {z.country} (drawn approximately)"
+    geom = shapely.simplify(geom, COUNTRY_SIMPLIFY_DEG / 5)
+    return {
+        "name": z.name,
+        "kind": z.kind,
+        "description": desc,
+        "geometry": shapely.geometry.mapping(geom),
+    }

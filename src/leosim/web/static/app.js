@@ -1,0 +1,420 @@
+// leosim web app: the globe (globe.gl), satellites at time t, stations, gateways, the policy map,
+// and the route between two stations with its RTT chart.  Everything comes from this server's
+// /api (see /docs); nothing is loaded from anywhere else.
+"use strict";
+
+const EARTH_KM = 6371.0088;           // the globe is a sphere of the mean Earth radius
+const GLOBE_R = 100;                  // globe.gl's globe radius in scene units
+const MAX_FRAMES = 300;               // position samples fetched for the page's window
+const STATE_COLOURS = {               // land, drawn into the globe's texture
+  active: "#2f7a3f",
+  not_activated: "#b3302f",
+  sanctioned_but_active: "#c98a12",
+};
+const SEA_COLOUR = "#0d2238";
+const ZONE_COLOUR = "rgba(190, 70, 255, 0.75)";
+const MAP_W = 4096, MAP_H = 2048;     // equirectangular texture of the policy map
+const SHELL_COLOURS = ["#7fd3ff", "#ffd27f", "#c6ff7f", "#ff9fd8", "#a9a2ff", "#7fffe0",
+  "#ffb37f", "#e0e0e0", "#ff7f7f", "#9fffa9", "#fff07f", "#7fa8ff"];
+
+const S = {                           // the page state (read by the end-to-end tests too)
+  ready: false, info: null, stations: [], policy: null, countries: null,
+  t0: 0, step: 1, n: 0, pos: null, nSats: 0, t: 0, playing: false, speed: 60,
+  shells: [], route: null, routeStep: -1, picked: [], frames: [], errors: [],
+};
+window.leosim = S;
+
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s).replace(/[&<>"']/g,
+  (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+async function getJSON(path) {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+function status(text, isError) {
+  const el = $("status");
+  el.textContent = text;
+  el.className = isError ? "note error" : "note";
+  if (isError) S.errors.push(text);
+}
+
+// ---------------------------------------------------------------- positions
+async function loadPositions() {
+  const w = S.info.window;
+  const span = w.t1_s - w.t0_s;
+  const maxFrames = Math.max(2, Math.min(MAX_FRAMES,
+    Math.floor(S.info.limits.max_position_values / (3 * Math.max(S.info.num_sats, 1)))));
+  // A multiple of the scenario's step, so route samples fall on the scenario's times.
+  const k = Math.max(1, Math.ceil(span / (w.step_s * (maxFrames - 1)) - 1e-9));
+  const step = span > 0 ? Number((w.step_s * k).toPrecision(12)) : 1;
+  const q = `t0_s=${w.t0_s}&t1_s=${w.t1_s}&step_s=${step}`;
+  const r = await fetch(`/api/positions?${q}`);
+  if (!r.ok) throw new Error(`positions: ${r.status} ${await r.text()}`);
+  const shape = r.headers.get("X-Leosim-Shape").split(",").map(Number);
+  S.pos = new Float32Array(await r.arrayBuffer());
+  S.n = shape[0]; S.nSats = shape[1];
+  S.t0 = Number(r.headers.get("X-Leosim-T0-S")); S.step = step;
+}
+
+function satXYZ(frame, i, out, o) {
+  // Earth-fixed km -> globe.gl scene: x = Y, y = Z (north), z = X, scaled to the globe.
+  const p = S.pos, b = (frame * S.nSats + i) * 3, s = GLOBE_R / EARTH_KM;
+  out[o] = p[b + 1] * s; out[o + 1] = p[b + 2] * s; out[o + 2] = p[b] * s;
+}
+
+function updateSatellites() {
+  if (!S.pos) return;
+  const x = S.n > 1 ? (S.t - S.t0) / S.step : 0;
+  const k = Math.max(0, Math.min(S.n - 1, Math.floor(x)));
+  const k2 = Math.min(S.n - 1, k + 1), f = Math.max(0, Math.min(1, x - k));
+  const a = [0, 0, 0], c = [0, 0, 0];
+  for (const sh of S.shells) {
+    const obj = sh.__threeObjParticles;
+    if (!obj || !obj.geometry.attributes.position) continue;
+    const arr = obj.geometry.attributes.position.array;
+    for (let j = 0; j < sh.sats.length; j++) {
+      satXYZ(k, sh.sats[j], a, 0); satXYZ(k2, sh.sats[j], c, 0);
+      const o = 3 * j;
+      if (Number.isFinite(a[0]) && Number.isFinite(c[0])) {
+        arr[o] = a[0] + f * (c[0] - a[0]); arr[o + 1] = a[1] + f * (c[1] - a[1]);
+        arr[o + 2] = a[2] + f * (c[2] - a[2]);
+      } else { arr[o] = 0; arr[o + 1] = 0; arr[o + 2] = 0; }  // hidden inside the globe
+    }
+    obj.geometry.attributes.position.needsUpdate = true;
+    if (!sh.bounded) { obj.geometry.computeBoundingSphere(); sh.bounded = true; }
+  }
+}
+
+// ---------------------------------------------------------------- globe
+function countryColour(code) {
+  return STATE_COLOURS[(S.policy && S.policy.states[code]) || "active"];
+}
+
+function rings(geom) {
+  if (!geom) return [];
+  if (geom.type === "Polygon") return geom.coordinates;
+  if (geom.type === "MultiPolygon") return geom.coordinates.flat();
+  if (geom.type === "GeometryCollection") return geom.geometries.flatMap(rings);
+  return [];
+}
+
+function tracePath(g, geom) {
+  const X = (lon) => (lon + 180) / 360 * MAP_W, Y = (lat) => (90 - lat) / 180 * MAP_H;
+  g.beginPath();
+  for (const r of rings(geom)) {
+    r.forEach(([lon, lat], i) => (i ? g.lineTo(X(lon), Y(lat)) : g.moveTo(X(lon), Y(lat))));
+    g.closePath();
+  }
+}
+
+function drawMap() {
+  // The countries coloured by the policy, and its exclusion zones, as the globe's texture:
+  // one image instead of hundreds of meshes keeps the frame rate up with software rendering.
+  const cv = S.map || (S.map = document.createElement("canvas"));
+  cv.width = MAP_W; cv.height = MAP_H;
+  const g = cv.getContext("2d", { willReadFrequently: true });
+  g.fillStyle = SEA_COLOUR; g.fillRect(0, 0, MAP_W, MAP_H);
+  g.lineWidth = 1.2; g.strokeStyle = "#0b0b0b";
+  for (const f of S.countries.features) {
+    tracePath(g, f.geometry);
+    g.fillStyle = countryColour(f.properties.code); g.fill("evenodd"); g.stroke();
+  }
+  g.lineWidth = 3; g.strokeStyle = "#e7c4ff";
+  for (const z of (S.policy ? S.policy.zones : [])) {
+    tracePath(g, z.geometry);
+    g.fillStyle = ZONE_COLOUR; g.fill("evenodd"); g.stroke();
+  }
+  S.mapVersion = (S.mapVersion || 0) + 1;
+  if (S.globe) S.globe.globeImageUrl(cv.toDataURL("image/png"));
+}
+
+/** The colour of the policy map's texture at a place (for the tests): "#rrggbb". */
+S.mapColourAt = (lat, lng) => {
+  const x = Math.floor((lng + 180) / 360 * MAP_W), y = Math.floor((90 - lat) / 180 * MAP_H);
+  const d = S.map.getContext("2d", { willReadFrequently: true }).getImageData(x, y, 1, 1).data;
+  return "#" + [d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+};
+S.colours = STATE_COLOURS;
+
+function pointData() {
+  const st = S.stations.map((s) => ({ ...s, kind: "station" }));
+  const gw = (S.policy ? S.policy.gateways : []).map((g) => ({ ...g, kind: g.hypothetical ? "hypothetical gateway" : "gateway" }));
+  return st.concat(gw);
+}
+
+function pointColour(d) {
+  if (d.kind === "station") return S.picked.includes(d.gid) ? "#ffff00" : "#ffffff";
+  return d.kind === "gateway" ? "#ff4040" : "#ff9a00";
+}
+
+function makeGlobe() {
+  const sats = S.info.sat_shell;
+  S.shells = S.info.shells.map((sh, i) => ({ shell: i, name: sh.name, sats: [] }));
+  if (!S.shells.length) S.shells.push({ shell: 0, name: "satellites", sats: [] });
+  sats.forEach((s, i) => S.shells[Math.max(0, Math.min(S.shells.length - 1, s))].sats.push(i));
+  S.shells = S.shells.filter((sh) => sh.sats.length);
+  for (const sh of S.shells) sh.sats = Int32Array.from(sh.sats);
+  const size = S.info.num_sats > 3000 ? 1.2 : 1.8;
+  const globe = Globe({ animateIn: false })($("globe"))
+    .backgroundColor("#000010")
+    .showAtmosphere(true)
+    .atmosphereColor("#5a8fd8")
+    .pointsData(pointData())
+    .pointLat((d) => d.latitude_deg).pointLng((d) => d.longitude_deg)
+    .pointAltitude((d) => (d.kind === "station" ? 0.012 : 0.02))
+    .pointRadius((d) => (d.kind === "station" ? 0.35 : 0.45))
+    .pointColor(pointColour)
+    .pointLabel((d) => `${esc(d.kind)}: <b>${esc(d.name)}</b>`)
+    .pointsMerge(true)
+    .onGlobeClick(({ lat, lng }) => pickNear(lat, lng))
+    .particlesData(S.shells)
+    .particlesList((sh) => Array.from(sh.sats, () => ({ lat: 0, lng: 0, alt: 0 })))
+    .particleLat("lat").particleLng("lng").particleAltitude("alt")
+    .particlesSize(size).particlesSizeAttenuation(false)
+    .particlesColor((sh) => SHELL_COLOURS[sh.shell % SHELL_COLOURS.length])
+    .pathsData([])
+    .pathPoints("pts").pathPointLat((p) => p[0]).pathPointLng((p) => p[1])
+    .pathPointAlt((p) => Math.max(0, p[2]) / EARTH_KM + 0.002)
+    .pathColor(() => "#ffff00").pathStroke(2.5).pathTransitionDuration(0);
+  // ?off=map,points,particles,atmosphere turns layers off (for frame-rate measurements).
+  const off = new URLSearchParams(location.search).get("off") || "";
+  if (!off.includes("map")) { S.globe = globe; drawMap(); }
+  if (off.includes("points")) globe.pointsData([]);
+  if (off.includes("particles")) globe.particlesData([]);
+  if (off.includes("atmosphere")) globe.showAtmosphere(false);
+  globe.globeMaterial().color.set(off.includes("map") ? SEA_COLOUR : "#ffffff");
+  globe.pointOfView({ lat: 25, lng: 15, altitude: 2.6 }, 0);
+  const resize = () => globe.width($("globe").clientWidth).height($("globe").clientHeight);
+  window.addEventListener("resize", resize);
+  resize();
+  return globe;
+}
+
+// ---------------------------------------------------------------- policy
+function legend() {
+  const rows = Object.entries(STATE_COLOURS).map(([k, c]) =>
+    `<div><span class="swatch" style="background:${c}"></span>${esc(k.replaceAll("_", " "))}</div>`);
+  rows.push(`<div><span class="swatch" style="background:${ZONE_COLOUR}"></span>exclusion zone</div>`);
+  rows.push('<div><span class="swatch" style="background:#ff4040"></span>gateway</div>');
+  rows.push('<div><span class="swatch" style="background:#ff9a00"></span>hypothetical gateway</div>');
+  rows.push('<div><span class="swatch" style="background:#ffffff"></span>ground station</div>');
+  S.shells.forEach((sh) => rows.push(
+    `<div><span class="swatch" style="background:${SHELL_COLOURS[sh.shell % SHELL_COLOURS.length]}"></span>shell ${esc(sh.name)} (${sh.sats.length})</div>`));
+  $("legend").innerHTML = rows.join("");
+}
+
+function policySummary() {
+  const by = {};
+  for (const [code, st] of Object.entries(S.policy.states)) {
+    if (st !== S.policy.default_state) (by[st] = by[st] || []).push(code);
+  }
+  const el = $("policy-summary");
+  el.textContent = "";
+  const head = document.createElement("div");
+  head.textContent = `${S.policy.name}: every other country ${S.policy.default_state.replaceAll("_", " ")}; ` +
+    `${S.policy.gateways.length} gateways, ${S.policy.zones.length} exclusion zones`;
+  el.appendChild(head);
+  for (const [st, codes] of Object.entries(by)) {
+    const d = document.createElement("div");
+    d.dataset.state = st;
+    d.textContent = `${st.replaceAll("_", " ")}: ${codes.sort().join(", ")}`;
+    el.appendChild(d);
+  }
+}
+
+async function setPolicy(index) {
+  S.policy = await getJSON(`/api/policy?index=${index}`);
+  drawMap();
+  S.globe.pointsData(pointData());
+  policySummary();
+}
+
+// ---------------------------------------------------------------- route
+function pickNear(lat, lng) {
+  // The station nearest the clicked place (great-circle distance), if within 1,000 km.
+  const r = Math.PI / 180;
+  let best = null, bestD = Infinity;
+  for (const s of S.stations) {
+    const c = Math.sin(lat * r) * Math.sin(s.latitude_deg * r) +
+      Math.cos(lat * r) * Math.cos(s.latitude_deg * r) * Math.cos((lng - s.longitude_deg) * r);
+    const d = Math.acos(Math.max(-1, Math.min(1, c))) * EARTH_KM;
+    if (d < bestD) { bestD = d; best = s; }
+  }
+  if (best && bestD < 1000) pick(best.gid);
+}
+
+function pick(gid) {
+  S.picked = [...S.picked.filter((g) => g !== gid), gid].slice(-2);
+  if (S.picked.length === 2) {
+    $("src").value = String(S.picked[0]); $("dst").value = String(S.picked[1]);
+    loadRoute();
+  }
+  S.globe.pointColor(pointColour);
+}
+
+async function loadRoute() {
+  const src = $("src").value, dst = $("dst").value;
+  if (src === "" || dst === "" || src === dst) return;
+  S.picked = [Number(src), Number(dst)];
+  S.globe.pointColor(pointColour);
+  const maxSteps = Math.min(S.info.limits.max_route_steps, MAX_FRAMES);
+  const span = S.step * (S.n - 1);
+  const k = Math.max(1, Math.ceil((S.n - 1) / (maxSteps - 1) - 1e-9));
+  const q = `src=${src}&dst=${dst}&t0_s=${S.t0}&t1_s=${S.t0 + span}&step_s=${Number((S.step * k).toPrecision(12))}`;
+  $("route-status").textContent = "routing…";
+  try {
+    S.route = await getJSON(`/api/route?${q}`);
+  } catch (e) {
+    $("route-status").textContent = String(e.message || e);
+    status(String(e.message || e), true);
+    return;
+  }
+  S.routeStep = -1;
+  updateRoute(true);
+}
+
+function routeIndex() {
+  const st = S.route.steps;
+  if (st.length < 2) return 0;
+  const dt = st[1].t_s - st[0].t_s;
+  return Math.max(0, Math.min(st.length - 1, Math.round((S.t - st[0].t_s) / dt)));
+}
+
+function updateRoute(force) {
+  if (!S.route) return;
+  const i = routeIndex();
+  if (i !== S.routeStep || force) {
+    S.routeStep = i;
+    const s = S.route.steps[i];
+    S.globe.pathsData(s.reachable ? [{ pts: s.path_deg_km }] : []);
+    const name = `${S.route.src.name} → ${S.route.dst.name}`;
+    $("route-status").textContent = s.reachable
+      ? `${name}: RTT ${s.rtt_ms.toFixed(2)} ms at t = ${s.t_s.toFixed(1)} s (radio ${s.radio_ms.toFixed(2)}, lasers ${s.laser_ms.toFixed(2)} ms; ${s.num_isl_hops} laser hops)`
+      : `${name}: unreachable at t = ${s.t_s.toFixed(1)} s`;
+  }
+  drawChart();
+}
+
+function drawChart() {
+  const cv = $("rtt-chart"), g = cv.getContext("2d");
+  const W = cv.width, H = cv.height, L = 38, R = 6, T = 16, B = 22;
+  g.clearRect(0, 0, W, H);
+  if (!S.route) return;
+  const st = S.route.steps, ok = st.filter((s) => s.reachable);
+  cv.dataset.points = String(ok.length);
+  if (!ok.length) { g.fillStyle = "#999"; g.fillText("unreachable over the window", L, H / 2); return; }
+  const t0 = st[0].t_s, t1 = Math.max(st[st.length - 1].t_s, t0 + 1e-9);
+  const ymax = Math.max(...ok.map((s) => s.rtt_ms)) * 1.08, ymin = 0;
+  const X = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+  const Y = (v) => H - B - (H - T - B) * (v - ymin) / (ymax - ymin);
+  g.strokeStyle = "#333"; g.fillStyle = "#9aa3b5"; g.font = "10px sans-serif";
+  for (let j = 0; j <= 4; j++) {
+    const v = ymin + (ymax - ymin) * j / 4;
+    g.beginPath(); g.moveTo(L, Y(v)); g.lineTo(W - R, Y(v)); g.stroke();
+    g.fillText(v.toFixed(0), 4, Y(v) + 3);
+  }
+  g.fillText(`${t0.toFixed(0)} s`, L, H - 6);
+  g.fillText(`${t1.toFixed(0)} s`, W - R - 40, H - 6);
+  g.fillText("RTT ms", 4, 10);
+  const series = [["rtt_ms", "#ffff00", "RTT"], ["laser_ms", "#ff66cc", "lasers"], ["radio_ms", "#66ccff", "radio"]];
+  series.forEach(([key, colour, label], j) => {
+    g.strokeStyle = colour; g.lineWidth = key === "rtt_ms" ? 2 : 1; g.beginPath();
+    let pen = false;
+    for (const s of st) {
+      if (!s.reachable) { pen = false; continue; }
+      if (pen) g.lineTo(X(s.t_s), Y(s[key])); else g.moveTo(X(s.t_s), Y(s[key]));
+      pen = true;
+    }
+    g.stroke();
+    g.fillStyle = colour; g.fillText(label, L + 60 + 48 * j, 10);
+  });
+  g.lineWidth = 1; g.strokeStyle = "#ffffff88";
+  g.beginPath(); g.moveTo(X(S.t), T); g.lineTo(X(S.t), H - B); g.stroke();
+}
+
+// ---------------------------------------------------------------- time
+function setTime(t) {
+  const t1 = S.t0 + S.step * Math.max(S.n - 1, 0);
+  S.t = Math.max(S.t0, Math.min(t1, t));
+  $("time").value = String(S.t);
+  const when = new Date(Date.parse(S.info.start_utc) + S.t * 1000);
+  $("clock").textContent = `t = ${S.t.toFixed(1)} s  (${when.toISOString().replace(".000Z", "Z")})`;
+  updateSatellites();
+  updateRoute(false);
+}
+
+let last = null;
+function frame(now) {
+  if (S.shells.some((sh) => !sh.bounded)) updateSatellites();  // the particles were just made
+  if (last !== null) {
+    const dt = (now - last) / 1000;
+    S.frames.push(now - last);
+    if (S.frames.length > 600) S.frames.shift();
+    if (S.playing) {
+      const t1 = S.t0 + S.step * Math.max(S.n - 1, 0);
+      let t = S.t + dt * S.speed;
+      if (t > t1) t = S.t0;
+      setTime(t);
+    }
+  }
+  last = now;
+  requestAnimationFrame(frame);
+}
+
+// ---------------------------------------------------------------- start
+function fillStations() {
+  for (const id of ["src", "dst"]) {
+    const sel = $(id);
+    const none = document.createElement("option");
+    none.value = ""; none.textContent = "(choose a station)";
+    sel.appendChild(none);
+    for (const s of S.stations) {
+      const o = document.createElement("option");
+      o.value = String(s.gid); o.textContent = `${s.name} (${s.gid})`;
+      sel.appendChild(o);
+    }
+    sel.addEventListener("change", loadRoute);
+  }
+}
+
+function fillPolicies() {
+  const sel = $("policy");
+  const names = S.info.policies.length ? S.info.policies : [];
+  names.forEach((n, i) => {
+    const o = document.createElement("option"); o.value = String(i); o.textContent = n; sel.appendChild(o);
+  });
+  const o = document.createElement("option"); o.value = "-1"; o.textContent = "no policy (every country active)";
+  sel.appendChild(o);
+  sel.value = names.length ? "0" : "-1";
+  sel.addEventListener("change", () => setPolicy(Number(sel.value)).catch((e) => status(String(e), true)));
+}
+
+async function main() {
+  const [info, stations, countries] = await Promise.all(
+    [getJSON("/api/info"), getJSON("/api/stations"), getJSON("/api/countries")]);
+  S.info = info; S.stations = stations; S.countries = countries;
+  S.policy = await getJSON(`/api/policy?index=${info.policies.length ? 0 : -1}`);
+  $("title").textContent = info.name;
+  $("subtitle").textContent = `${info.num_sats.toLocaleString("en")} satellites, ` +
+    `${info.num_stations.toLocaleString("en")} stations; start ${info.start_utc}`;
+  await loadPositions();
+  S.globe = makeGlobe();
+  legend(); policySummary(); fillStations(); fillPolicies();
+  const t1 = S.t0 + S.step * Math.max(S.n - 1, 0);
+  const slider = $("time");
+  slider.min = String(S.t0); slider.max = String(t1); slider.step = "any";
+  slider.addEventListener("input", () => setTime(Number(slider.value)));
+  $("play").addEventListener("click", () => {
+    S.playing = !S.playing; $("play").textContent = S.playing ? "Pause" : "Play";
+  });
+  $("speed").addEventListener("change", () => { S.speed = Number($("speed").value); });
+  setTime(S.t0);
+  requestAnimationFrame(frame);
+  S.ready = true;
+  status(`ready: ${S.n} position samples every ${S.step} s`);
+}
+
+main().catch((e) => status(`error: ${e.message || e}`, true));
