@@ -42,11 +42,22 @@ step_s = 0.1
 """
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> Path:
+# The same from satgenpy's own tles.txt: its "72 22" header gives Hypatia's +Grid; a TLE file
+# carries no altitude for the cone, so Hypatia's two limits are given as lengths.
+FROM_TLE_TOML = REFERENCE_TOML.replace(
+    'preset = "starlink-550-hypatia"',
+    f'tle = "{(DATA / "hypatia" / "tles_starlink550_generated.txt").as_posix()}"',
+).replace(
+    "gsl_cone_radius_km = 940.7",
+    "gsl_max_range_km = 1089.6864181956202\nmax_isl_length_km = 5016.5912330984278",
+)
+
+
+@pytest.fixture(scope="module", params=["preset", "tle-file"])
+def exported(request, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("hx")
     sc_path = d / "ref.toml"
-    sc_path.write_text(REFERENCE_TOML)
+    sc_path.write_text(REFERENCE_TOML if request.param == "preset" else FROM_TLE_TOML)
     res = export_hypatia(load_scenario(sc_path), d / "state")
     assert res.dynamic_state_dir == DYN and res.num_steps == 3
     return d / "state"

@@ -36,6 +36,7 @@ def hypatia(
 
     progress = step_progress(quiet)
     task = {}
+    shown: set[str] = set()
 
     def on_start(net, n_steps):
         if not quiet:
@@ -46,6 +47,7 @@ def hypatia(
             )
             for note in net.notes:
                 console.print(f"  note: {note}", soft_wrap=True)
+                shown.add(note)
         progress.start()
         task["id"] = progress.add_task("forwarding state", total=n_steps)
 
@@ -64,7 +66,8 @@ def hypatia(
     if quiet:
         return
     for note in res.notes:
-        console.print(f"note: {note}", soft_wrap=True)
+        if note not in shown:
+            console.print(f"note: {note}", soft_wrap=True)
     out_console.print(
         f"{plural(res.num_steps, 'step')}, {res.fstate_lines:,} fstate lines in "
         f"{time.perf_counter() - t0:.1f} s; ns-3: satellite_network_routes_dir = "

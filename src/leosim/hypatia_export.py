@@ -224,7 +224,8 @@ def _write_static(out: OutputDir, net: Network) -> None:
 
 def tles_text(net: Network) -> str:
     """``tles.txt``: the grid header, then ``"<label> <sid>"`` and the TLE lines of each
-    satellite (label: its Walker shell's name, else its own name without spaces)."""
+    satellite (label: its Walker shell's name, else its own name without spaces, or the first
+    word of a name that already ends in its sid)."""
     c = net.constellation
     grid = getattr(c, "index_grid", None)
     if grid is None and len(c.walker_shells) == 1:
@@ -236,8 +237,13 @@ def tles_text(net: Network) -> str:
     for sid, ((l1, l2), name, shell) in enumerate(
         zip(c.tle_lines(), c.names, c.shell.tolist(), strict=True)
     ):
-        label = shell_names[shell] if 0 <= shell < len(shell_names) else name
-        label = "_".join(label.split()) or "sat"
+        words = name.split()
+        if 0 <= shell < len(shell_names):
+            label = "_".join(shell_names[shell].split())
+        elif len(words) == 2 and words[1] == str(sid):  # already "<label> <sid>" (Hypatia's)
+            label = words[0]
+        else:
+            label = "_".join(words) or "sat"
         out.extend([f"{label} {sid}", l1, l2])
     return "\n".join(out) + "\n"
 
