@@ -109,9 +109,7 @@ def constellation_isls(constellation, *, mode: str = "plus-grid", isl_shift: int
         )
     grid = getattr(constellation, "index_grid", None)
     if not constellation.walker_shells and grid is not None:
-        return index_grid_isls(
-            constellation.plane, constellation.slot, *grid, isl_shift=isl_shift
-        )
+        return index_grid_isls(constellation.plane, constellation.slot, *grid, isl_shift=isl_shift)
     if not constellation.walker_shells:
         raise InputError(
             "+Grid ISLs need Walker shells or an inferred catalogue structure "
