@@ -44,13 +44,13 @@ LOCK_WAIT_S = 5.0
 """How long to wait for the lock of a store whose run has just died (its worker processes
 may hold the lock for a moment longer), seconds."""
 
-_fault: Callable[[str], None] | None = None
-"""Test hook: called with the name of each step of a chunk's write (kill-point tests)."""
+_fault: Callable[[str, Path], None] | None = None
+"""Test hook: called with the name and file of each step of a chunk's write (kill points)."""
 
 
-def _at(point: str) -> None:
+def _at(point: str, path: Path) -> None:
     if _fault is not None:
-        _fault(point)
+        _fault(point, path)
 
 
 def store_path(final: Path) -> Path:
@@ -79,7 +79,7 @@ def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        _at(f"{path.name}:written")
+        _at(f"{path.name}:written", tmp)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -184,6 +184,9 @@ class ChunkStore:
         for p in self.root.iterdir():  # partial or unlisted partitions: computed again
             if p.name.startswith((".chunk=", "chunk=")) and self._index(p.name) not in self.done:
                 shutil.rmtree(p, ignore_errors=True)
+            elif ".json.tmp-" in p.name:
+                with contextlib.suppress(OSError):
+                    p.unlink()
         if len(self.done) != len(listed):
             self._write_index()
 
@@ -236,20 +239,20 @@ class ChunkStore:
         for name, table in tables.items():
             p = tmp / f"{name}.parquet"
             pq.write_table(table, str(p))
-            _at("partition:written")
+            _at("partition:written", p)
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
             files[p.name] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
         _fsync_dir(tmp)
         if os.path.lexists(final):  # an unlisted copy of a killed run
             shutil.rmtree(final)
-        _at("partition:before-rename")
+        _at("partition:before-rename", tmp)
         os.rename(tmp, final)
         _fsync_dir(self.root)
-        _at("partition:renamed")
+        _at("partition:renamed", final)
         self.done[k] = files
         self._write_index()
-        _at("chunk:finished")
+        _at("chunk:finished", final)
 
     def _write_index(self) -> None:
         _write_json(

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, LeosimError
 
 EXECUTORS = ("serial", "processes", "dask", "ray")
 """The executors by name."""
@@ -242,13 +242,18 @@ class DaskExecutor(Executor):
         distributed = _import_extra("dask", "distributed")
         self._cluster = None
         if self.address is None:
-            self._cluster = distributed.LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            try:
+                self._cluster = distributed.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                raise LeosimError(
+                    f"cannot start a local Dask cluster of {self.workers} workers: {exc}"
+                ) from None
             self._client = distributed.Client(self._cluster)
         else:
             try:
@@ -305,7 +310,10 @@ class RayExecutor(Executor):
         self._ray = ray
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         if self.address is None:
-            ray.init(num_cpus=self.workers, **kw)
+            try:
+                ray.init(num_cpus=self.workers, **kw)
+            except (OSError, RuntimeError, ConnectionError) as exc:
+                raise LeosimError(f"cannot start a local Ray instance: {exc}") from None
         else:
             try:
                 ray.init(address=self.address, **kw)
