@@ -74,8 +74,10 @@ def _small_world(seed: int):
     return sat, pairs, length, edges, (g_lat, g_lon, g_pos), gwl, (p_lat, p_lon)
 
 
+@pytest.mark.parametrize("backend", ["numba", "scipy"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_pop_paths_against_floyd_warshall(seed: int) -> None:
+def test_pop_paths_against_floyd_warshall(seed: int, backend: str, monkeypatch) -> None:
+    monkeypatch.setenv("LEOSIM_SSSP", backend)
     sat, pairs, length, edges, (g_lat, g_lon, g_pos), gwl, (p_lat, p_lon) = _small_world(seed)
     n = len(sat)
     model = LatencyModel()

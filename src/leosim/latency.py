@@ -38,6 +38,8 @@ from scipy.sparse.csgraph import dijkstra
 from .constants import SPEED_OF_LIGHT_M_S
 from .ground import great_circle_m
 from .links import best_per_group
+from .routing import sssp_backend
+from .sssp import csr_graph, shortest_path_trees
 
 __all__ = [
     "ACCESS_OVERHEAD_MS",
@@ -161,19 +163,10 @@ def pop_paths(
     # A zero weight would vanish from the sparse graph: a PoP at its gateway gets 1 mm.
     fibre_eq = np.maximum(combo_fibre_m[virt - n - n_gw, gws] * fibre_group_index, 1e-3)
     size = n + n_gw + k_n
-    graph = csr_matrix(
-        (
-            np.concatenate([w, gw_links.range_m, fibre_eq]),
-            (
-                np.concatenate([rows, n + gw_links.gs, virt]),
-                np.concatenate([cols, gw_links.sat, n + gws]),
-            ),
-        ),
-        shape=(size, size),
-    )
-    dist, pred = dijkstra(
-        graph, directed=True, indices=n + n_gw + np.arange(k_n), return_predecessors=True
-    )
+    src = np.concatenate([rows, n + gw_links.gs, virt])
+    dst = np.concatenate([cols, gw_links.sat, n + gws])
+    length = np.concatenate([w, gw_links.range_m, fibre_eq])
+    dist, pred = _trees(size, src, dst, length, n + n_gw + np.arange(k_n))
     dist, sat_pred = dist[:, :n], pred[:, :n]
     last, hops = _last_satellite(sat_pred, n)
     gw_node = np.take_along_axis(sat_pred, last, axis=1)
@@ -186,6 +179,16 @@ def pop_paths(
     return PopPaths(
         np.where(reach, dist, np.inf), g, feeder, laser, fibre, np.where(reach, hops, 0)
     )
+
+
+def _trees(size: int, src, dst, length, sources) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and predecessors from ``sources`` (the backend of :func:`sssp_backend`: the
+    numba kernels in parallel over the sources, or scipy's Dijkstra; the same distances)."""
+    if sssp_backend() == "numba":
+        dist, pred, _ = shortest_path_trees(csr_graph(size, src, dst, length), sources)
+        return dist, pred
+    graph = csr_matrix((length, (src, dst)), shape=(size, size))
+    return dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
 
 
 def _last_satellite(sat_pred: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
