@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-country", type=int, default=40)
     ap.add_argument("--step-s", type=float, default=60.0)
     ap.add_argument("--out", type=Path, default=ROOT / "docs/latency_fit.csv")
+    ap.add_argument("--docs", type=Path, default=ROOT / "docs/latency.md")
     args = ap.parse_args(argv)
     train = read_training()
     codes = sorted(train)
@@ -140,7 +141,40 @@ def main(argv: list[str] | None = None) -> int:
                         str(table["pops"][i]).split(":")[0], str(table["landing"][i]),
                         f"{np.median(hops[ok]):.0f}" if ok.any() else ""])
     print(f"wrote {args.out}")
+    if args.docs.exists():
+        write_docs_table(args.out, args.docs, o, h)
+        print(f"updated the residual table in {args.docs}")
     return 0
+
+
+BEGIN, END = "<!-- fit-table:begin -->", "<!-- fit-table:end -->"
+
+
+def write_docs_table(fit_csv: Path, docs: Path, overhead_ms: float, hop_ms: float) -> None:
+    """Replace the block between the fit-table markers of ``docs`` with the residuals."""
+    with open(fit_csv, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    within = sum(abs(float(r["error_pct"])) <= 20.0 for r in rows)
+    lines = [
+        BEGIN,
+        f"Fit: access_overhead_ms = {overhead_ms:.2f}, laser_hop_ms = {hop_ms:.2f}; "
+        f"{within} of {len(rows)} countries within ±20 %.",
+        "",
+        "| country | measured p50 ms | modelled p50 ms | error % | PoP | lands in | laser hops |",
+        "|---|---:|---:|---:|---|---|---:|",
+    ]
+    for r in rows:
+        lands = ", ".join(
+            f"{c} {100 * float(x):.0f} %" for c, x in (p.rsplit(":", 1) for p in r["landing"].split(";") if p)
+        )
+        lines.append(
+            f"| {r['country']} | {r['measured_p50_ms']} | {r['modelled_p50_ms']} | "
+            f"{r['error_pct']} | {r['pop']} | {lands} | {r['median_laser_hops']} |"
+        )
+    lines.append(END)
+    text = docs.read_text(encoding="utf-8")
+    a, b = text.index(BEGIN), text.index(END) + len(END)
+    docs.write_text(text[:a] + "\n".join(lines) + text[b:], encoding="utf-8")
 
 
 if __name__ == "__main__":
