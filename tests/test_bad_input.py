@@ -197,6 +197,9 @@ def _case(which: str, bad: Path, f) -> tuple[list, str]:
     if which == "stations":
         sc = write(t / "s.toml", scenario_text(ground=f'file = "{bad}"'))
         return ["run", sc, "-o", out, "-q"], str(bad)
+    if which == "tle":
+        sc = write(t / "tle.toml", scenario_text(constellation=f'tle = "{bad}"'))
+        return ["run", sc, "-o", out, "-q"], str(bad)
     if which == "policy":
         return ["policy", "evaluate", ok, "-p", bad, "--terminals", f.terms, "-o", out], str(bad)
     if which == "allow-list":
@@ -222,6 +225,7 @@ def _case(which: str, bad: Path, f) -> tuple[list, str]:
 
 READERS = [
     "scenario",
+    "tle",
     "stations",
     "policy",
     "allow-list",
@@ -241,7 +245,7 @@ def test_not_a_regular_file(files, which, kind):
     assert_one_error(cli(*args), named, "not a regular file")
 
 
-@pytest.mark.parametrize("which", ["scenario", "stations", "policy", "flows", "terminals"])
+@pytest.mark.parametrize("which", ["scenario", "tle", "stations", "policy", "flows", "terminals"])
 def test_file_over_the_size_limit(files, which, monkeypatch):
     big = write(files.tmp / "big.csv", "x" * 5000)
     monkeypatch.setenv("LEOSIM_MAX_FILE_MB", "0.001")

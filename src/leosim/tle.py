@@ -481,17 +481,16 @@ def read_tle(path: str | os.PathLike, *, gravity: str = "WGS72") -> TLECatalogue
     file name ends in ``.json``, ``.csv`` or ``.xml``.
     """
     from . import omm  # omm builds on this module
+    from ._io import read_bytes
 
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError("element set file not found", source=p) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}", source=p) from None
+    # Regular files only, opened without blocking and size-checked first: a FIFO, a device
+    # such as /dev/zero or a huge file is one error line, not a hang.
+    data = read_bytes(p, what="element set file")
     fmt = omm.detect_format(data)
-    if fmt == "tle" and p.suffix.lower() in (".json", ".csv", ".xml"):
-        fmt = p.suffix.lower()[1:]
+    suffix = Path(p.stem).suffix if p.suffix.lower() == ".gz" else p.suffix
+    if fmt == "tle" and suffix.lower() in (".json", ".csv", ".xml"):
+        fmt = suffix.lower()[1:]
     if fmt != "tle":
         cat = omm.parse_omm_bytes(data, fmt, source=str(p), gravity=gravity)
     else:
