@@ -259,6 +259,8 @@ def test_page_and_bundle_are_served_without_external_references(client):
     app_js = client.get("/static/app.js").text
     assert "http://" not in app_js and "https://" not in app_js
     assert client.get("/static/LICENSES.md").status_code == 200
+    # FastAPI's own /docs and /redoc pages would load their scripts from a CDN.
+    assert client.get("/docs").status_code == 404 and client.get("/redoc").status_code == 404
 
 
 def test_schemathesis_fuzz_finds_no_server_error(model, monkeypatch):

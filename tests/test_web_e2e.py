@@ -27,7 +27,7 @@ POLICIES = [
     ROOT / "examples" / "policy" / "taiwan_activated.toml",
 ]
 SCENARIO = """\
-name = "e2e <b>globe</b>"
+name = "Starlink 550 km <Hypatia> & 100 cities"
 [constellation]
 preset = "starlink-550-hypatia"
 [ground_stations]
@@ -131,7 +131,7 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     page.goto(server)
     page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
     page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)", timeout=60_000)
-    assert "e2e <b>globe</b>" == page.text_content("#title")  # a name is text, not markup
+    assert page.text_content("#title") == "Starlink 550 km <Hypatia> & 100 cities"  # not markup
 
     # The slider moves the satellites to the API's positions at that time.
     before = _satellite(page)

@@ -43,6 +43,8 @@ def create_app(model: WebModel) -> FastAPI:
     app = FastAPI(
         title="leosim",
         version=_version(),
+        docs_url=None,  # FastAPI's Swagger and ReDoc pages load scripts from a CDN
+        redoc_url=None,
         description=(
             "Satellites, routes and service policy of one leosim scenario. Times are seconds "
             "after the scenario start (`/api/info`), angles degrees, distances km, RTT ms."

@@ -150,6 +150,23 @@ function pointColour(d) {
   return d.kind === "gateway" ? "#ff4040" : "#ff9a00";
 }
 
+function softwareRendering() {
+  // SwiftShader or llvmpipe: WebGL on the CPU, where multisampling costs most of a frame.
+  const c = document.createElement("canvas").getContext("webgl");
+  if (!c) return true;
+  const e = c.getExtension("WEBGL_debug_renderer_info");
+  const name = String(e ? c.getParameter(e.UNMASKED_RENDERER_WEBGL) : c.getParameter(c.RENDERER));
+  c.getExtension("WEBGL_lose_context")?.loseContext();
+  return /swiftshader|llvmpipe|software/i.test(name);
+}
+
+function rendererConfig() {
+  const aa = new URLSearchParams(location.search).get("antialias");
+  S.software = softwareRendering();
+  S.antialias = aa === null ? !S.software : aa === "1";
+  return { antialias: S.antialias, alpha: false, powerPreference: "high-performance" };
+}
+
 function makeGlobe() {
   const sats = S.info.sat_shell;
   S.shells = S.info.shells.map((sh, i) => ({ shell: i, name: sh.name, sats: [] }));
@@ -158,7 +175,7 @@ function makeGlobe() {
   S.shells = S.shells.filter((sh) => sh.sats.length);
   for (const sh of S.shells) sh.sats = Int32Array.from(sh.sats);
   const size = S.info.num_sats > 3000 ? 1.2 : 1.8;
-  const globe = Globe({ animateIn: false })($("globe"))
+  const globe = Globe({ animateIn: false, rendererConfig: rendererConfig() })($("globe"))
     .backgroundColor("#000010")
     .showAtmosphere(true)
     .atmosphereColor("#5a8fd8")
@@ -185,6 +202,7 @@ function makeGlobe() {
   if (off.includes("points")) globe.pointsData([]);
   if (off.includes("particles")) globe.particlesData([]);
   if (off.includes("atmosphere")) globe.showAtmosphere(false);
+  if (off.includes("pointer")) globe.enablePointerInteraction(false);
   globe.globeMaterial().color.set(off.includes("map") ? SEA_COLOUR : "#ffffff");
   globe.pointOfView({ lat: 25, lng: 15, altitude: 2.6 }, 0);
   const resize = () => globe.width($("globe").clientWidth).height($("globe").clientHeight);
