@@ -301,3 +301,40 @@ def test_schemathesis_fuzz_finds_no_server_error(model, monkeypatch):
     for op in ops:
         fuzz_one(op)
     assert not failures, failures[:5]
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "leosim.cli", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_serve_bad_input_is_one_error_line(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[constellation]\npreset = "no-such-preset"\n[time]\nduration_s = 1\nstep_s = 1\n'
+    )
+    for args, needle in (
+        ((str(tmp_path / "absent.toml"),), "absent.toml"),
+        ((str(bad),), "no-such-preset"),
+        (("--policy", str(tmp_path / "nope.toml")), "nope.toml"),
+    ):
+        r = _serve(*args)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, (args, r.stderr)
+        assert lines[0].startswith("error: ") and needle in lines[0], r.stderr
+
+
+def test_serve_busy_port_is_one_error_line(scenario_file):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = _serve(str(scenario_file), "--port", str(port))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: ") and f"127.0.0.1:{port}" in r.stderr, r.stderr
