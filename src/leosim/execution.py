@@ -233,6 +233,15 @@ class ProcessExecutor(Executor):
             yield pending.pop(f), f.result()
 
 
+def _dask_clusters():
+    """distributed's registry of live clusters (closed again by its exit hook)."""
+    try:
+        from distributed.deploy.spec import SpecCluster
+    except ImportError:
+        return set()
+    return getattr(SpecCluster, "_instances", set())
+
+
 class DaskExecutor(Executor):
     """A Dask ``distributed`` cluster: the scheduler at ``address``, or a LocalCluster."""
 
@@ -241,6 +250,7 @@ class DaskExecutor(Executor):
     def start(self) -> None:
         distributed = _import_extra("dask", "distributed")
         self._cluster = None
+        self._before = set(_dask_clusters())
         if self.address is None:
             try:
                 self._cluster = distributed.LocalCluster(
@@ -248,7 +258,9 @@ class DaskExecutor(Executor):
                     threads_per_worker=1,
                     processes=True,
                     dashboard_address=None,
-                    silence_logs=logging.ERROR,
+                    # Its own errors reach us through the futures; on an interrupt its
+                    # workers and scheduler would log tracebacks about each other.
+                    silence_logs=logging.CRITICAL,
                 )
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise LeosimError(
@@ -268,12 +280,22 @@ class DaskExecutor(Executor):
     def close(self, *, abort: bool = False) -> None:
         client, cluster = getattr(self, "_client", None), getattr(self, "_cluster", None)
         self._client = self._cluster = None
+        timeout = 2 if abort else 10
+        if abort:  # lost connections and cut-short start-ups while stopping are not news
+            for name in ("distributed", "asyncio", "tornado"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         if client is not None:
             with contextlib.suppress(Exception):
-                client.close(timeout=2 if abort else 10)
-        if cluster is not None:
+                client.close(timeout=timeout)
+        # Also a cluster whose start was interrupted (it exists, but was never returned).
+        ours = [c for c in _dask_clusters() if c not in getattr(self, "_before", set())]
+        for c in {id(c): c for c in [*([cluster] if cluster is not None else []), *ours]}.values():
             with contextlib.suppress(Exception):
-                cluster.close(timeout=2 if abort else 10)
+                c.close(timeout=timeout)
+            # Closed or not, distributed's exit hook must not try again (and print a
+            # traceback after "interrupted"): its workers die with this process anyway.
+            with contextlib.suppress(Exception):
+                _dask_clusters().discard(c)
 
     def run(self, fn, shared, items):
         from distributed import wait
