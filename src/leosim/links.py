@@ -22,10 +22,10 @@ from scipy.spatial import cKDTree
 
 from .constants import EARTH_RADIUS_M, ISL_GRAZING_ALTITUDE_M
 from .errors import InputError
+from .sssp import HAVE_NUMBA
 
-# Dense GSL geometry below this many station-satellite pairs; a k-d tree above it (measured:
-# 100 stations x 9,581 satellites 5.2 ms by k-d tree, 15 ms dense; x 1,584: 1.0 vs 1.2 ms).
-_DENSE_PAIR_LIMIT = 100_000
+if HAVE_NUMBA:
+    from numba import njit, prange
 
 
 def max_isl_length_m(
@@ -246,16 +246,24 @@ class GroundLinks:
 def _search_radius_m(sat_r: np.ndarray, ground_pos_m: np.ndarray, min_elevation_deg) -> np.ndarray:
     """Per satellite, a slant range beyond which no ground point sees it above the mask.
 
-    The slant range at the elevation limit on a sphere through the lowest point (a lower point
-    sees farther), with 0.3 deg of slack for the angle between the geodetic and the geocentric
-    vertical (at most 0.19 deg), plus 1 m; 0 for satellites without a position.
+    The slant range at elevation ``e`` from a point at radius ``r``,
+    ``sqrt(sat_r^2 - (r cos e)^2) - r sin e``, bounded over the ground points' radii
+    ``[r_lo, r_hi]``: ``r_lo`` in the square root, and in the last term ``r_lo`` for
+    ``e >= 0`` (a lower point sees farther) or ``r_hi`` below the horizon.  ``e`` is the mask
+    less 0.3 deg of slack for the angle between the geodetic and the geocentric vertical (at
+    most 0.19 deg); plus 1 m; 0 for satellites without a position.
     """
     if len(ground_pos_m) == 0:  # no ground point: nothing is in view
         return np.zeros(np.shape(sat_r))
-    r_g = float(np.min(np.linalg.norm(ground_pos_m, axis=1))) - 1.0
+    radii = np.linalg.norm(ground_pos_m, axis=1)
+    r_lo, r_hi = float(np.min(radii)) - 1.0, float(np.max(radii)) + 1.0
     eps = np.radians(np.asarray(min_elevation_deg, dtype=np.float64) - 0.3)
+    sin_e = np.sin(eps)
     with np.errstate(invalid="ignore"):
-        r = np.sqrt(np.maximum(sat_r**2 - (r_g * np.cos(eps)) ** 2, 0.0)) - r_g * np.sin(eps)
+        r = (
+            np.sqrt(np.maximum(sat_r**2 - (r_lo * np.cos(eps)) ** 2, 0.0))
+            - np.where(sin_e >= 0.0, r_lo, r_hi) * sin_e
+        )
     return np.where(np.isfinite(r), r, 0.0) + 1.0
 
 
@@ -294,6 +302,12 @@ def ground_links(
     ``max_range_m`` and ``min_elevation_deg`` are scalars or per-satellite arrays (shells may
     differ).  ``gs_up`` is each station's unit vertical.  Satellites with NaN positions
     (failed propagation) are never visible.
+
+    The pairs come from a grid search (numba, :func:`_grid_links`) already in (station,
+    satellite) order, with the range ``sqrt(d.d)`` and ``sin(elevation) = d.up / range``
+    computed with the same floating-point operations as numpy's ``einsum`` here; the
+    elevation is numpy's ``degrees(arcsin(...))`` (so the values do not depend on numba's
+    math library).
     """
     n_gs, n_sat = len(gs_pos_m), len(sat_pos_m)
     if n_gs == 0 or n_sat == 0:  # an empty ground or space segment has no links
@@ -303,32 +317,231 @@ def ground_links(
     min_el = np.broadcast_to(np.asarray(min_elevation_deg, dtype=np.float64), (n_sat,))
     sat_r = np.linalg.norm(sat_pos_m, axis=1)
     search = np.minimum(max_range, _search_radius_m(sat_r, gs_pos_m, min_el))
-    if n_gs * n_sat <= _DENSE_PAIR_LIMIT:
-        # |s - g|^2 = |s|^2 + |g|^2 - 2 g.s as one matrix product picks the candidates; their
-        # ranges are then recomputed exactly (the expansion loses ~1e-3 m^2 to rounding).
-        gs_r2 = np.einsum("gi,gi->g", gs_pos_m, gs_pos_m)
-        d2 = (sat_r**2)[None, :] + gs_r2[:, None] - 2.0 * (gs_pos_m @ sat_pos_m.T)
-        with np.errstate(invalid="ignore"):
-            g, s = np.nonzero(d2 <= (search[None, :] + 1.0) ** 2)
-    else:
-        # Both sides in k-d trees: scipy's dual-tree search returns all candidate pairs as arrays.
-        finite = np.isfinite(sat_r)
-        sat_ids = np.flatnonzero(finite)
-        radius = float(np.max(search[finite])) + 1.0 if finite.any() else 0.0
-        pairs = cKDTree(gs_pos_m).sparse_distance_matrix(
-            cKDTree(sat_pos_m[finite]), radius, output_type="ndarray"
-        )
-        g = pairs["i"].astype(np.int64)
-        s = sat_ids[pairs["j"]]
-    dvec = sat_pos_m[s] - gs_pos_m[g]
-    r = np.sqrt(np.einsum("ki,ki->k", dvec, dvec))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sin_el = np.einsum("ki,ki->k", dvec, gs_up[g]) / r
+    order = _einsum3_order() if HAVE_NUMBA else -1
+    if order >= 0:
+        g, s, r, sin_el = _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, order)
+    else:  # pragma: no cover - numba missing, or an einsum we cannot reproduce
+        if HAVE_NUMBA:
+            g, s, _, _ = _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, -1)
+        else:
+            g, s = _tree_candidates(gs_pos_m, sat_pos_m, sat_r, search)
+            key = np.lexsort((s, g))
+            g, s = g[key], s[key]
+        dvec = sat_pos_m[s] - gs_pos_m[g]
+        r = np.sqrt(np.einsum("ki,ki->k", dvec, dvec))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sin_el = np.einsum("ki,ki->k", dvec, gs_up[g]) / r
     el = np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0)))
     ok = (r <= max_range[s]) & (el >= min_el[s])
-    g, s, r, el = g[ok], s[ok], r[ok], el[ok]
-    order = np.lexsort((s, g))
-    return GroundLinks(g[order], s[order], r[order], el[order])
+    return GroundLinks(g[ok], s[ok], r[ok], el[ok])
+
+
+def _tree_candidates(gs_pos_m, sat_pos_m, sat_r, search):
+    """Candidate pairs ``(g, s)`` (unordered) by scipy's dual k-d tree search: the fallback
+    without numba."""
+    finite = np.isfinite(sat_r)
+    sat_ids = np.flatnonzero(finite)
+    radius = float(np.max(search[finite])) + 1.0 if finite.any() else 0.0
+    pairs = cKDTree(gs_pos_m).sparse_distance_matrix(
+        cKDTree(sat_pos_m[finite]), radius, output_type="ndarray"
+    )
+    return pairs["i"].astype(np.int64), sat_ids[pairs["j"]]
+
+
+_EINSUM3_ORDER: list[int] = []
+
+
+def _einsum3_order() -> int:
+    """How this numpy sums ``einsum("ki,ki->k")`` over 3 components: 0 for ``(p0 + p1) + p2``,
+    1 for ``(p0 + p2) + p1`` (numpy 2 with 2-lane SIMD), 2 for ``p0 + (p1 + p2)``; -1 when
+    none matches.  Found once per process on random vectors (any other order disagrees
+    with each of these on about a third of them)."""
+    if not _EINSUM3_ORDER:
+        rng = np.random.default_rng(12345)
+        a, b = rng.normal(size=(2, 4096, 3)) * 1e6
+        e = np.einsum("ki,ki->k", a, b)
+        p = a * b
+        sums = ((p[:, 0] + p[:, 1]) + p[:, 2], (p[:, 0] + p[:, 2]) + p[:, 1],
+                p[:, 0] + (p[:, 1] + p[:, 2]))  # fmt: skip
+        found = [i for i, v in enumerate(sums) if np.array_equal(v, e)]
+        _EINSUM3_ORDER.append(found[0] if found else -1)
+    return _EINSUM3_ORDER[0]
+
+
+_GRID_MAX_CELLS_PER_AXIS = 64
+"""The grid of :func:`_grid_links` has at most this many cells along an axis (cells grow
+when the search radius is small against the constellation's extent)."""
+
+
+def _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, order):
+    """Candidate pairs ``(g, s, range_m, sin_el)`` sorted by station then satellite: every
+    pair closer than ``search[s] + 1`` m, with its range and the sine of its elevation
+    computed in numpy's einsum summation ``order`` (see :func:`_einsum3_order`); with
+    ``order < 0`` only ``(g, s)`` (range and sine empty).
+
+    Satellites and stations are binned in one uniform grid of cubes (Earth-fixed, metres) no
+    smaller than the largest search radius, so a satellite in range of a station lies in one
+    of the 27 cubes around the station's.  Per occupied station cube (numba threads over
+    cubes) those satellites are gathered once, in id order, and tested against each of its
+    stations: a count pass, then a fill pass.
+    """
+    finite = np.isfinite(sat_r)
+    if not finite.any():
+        e = np.empty(0, dtype=np.int64)
+        return e, e.copy(), np.empty(0), np.empty(0)
+    sats = np.ascontiguousarray(sat_pos_m, dtype=np.float64)
+    gs = np.ascontiguousarray(gs_pos_m, dtype=np.float64)
+    up = np.ascontiguousarray(gs_up, dtype=np.float64)
+    lim = np.where(finite, search + 1.0, -1.0)
+    lo = np.minimum(np.min(sats[finite], axis=0), np.min(gs, axis=0))
+    hi = np.maximum(np.max(sats[finite], axis=0), np.max(gs, axis=0))
+    extent = float(np.max(hi - lo))
+    cell = max(float(lim.max()) * (1.0 + 1e-9) + 1.0, extent / _GRID_MAX_CELLS_PER_AXIS, 1.0)
+    dims = (np.floor((hi - lo) / cell) + 1).astype(np.int64)
+    inv = 1.0 / cell
+    s_start, s_members = _bin_points(sats, finite, lo, inv, dims)
+    g_start, g_members = _bin_points(gs, np.ones(len(gs), dtype=np.bool_), lo, inv, dims)
+    occupied = np.flatnonzero(np.diff(g_start)).astype(np.int64)
+    lim2 = lim * lim
+    grid = (s_start, s_members, g_start, g_members, occupied, dims)
+    counts = np.zeros(len(gs), dtype=np.int64)
+    _count_cells(gs, sats, lim2, grid, counts)
+    offsets = np.zeros(len(gs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    k = int(offsets[-1])
+    s = np.empty(k, dtype=np.int64)
+    r, sin_el = (np.empty(k), np.empty(k)) if order >= 0 else (np.empty(0), np.empty(0))
+    _fill_cells(gs, up, sats, lim2, grid, order, offsets, s, r, sin_el)
+    g = np.repeat(np.arange(len(gs), dtype=np.int64), counts)
+    return g, s, r, sin_el
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _bin_points(pts, use, lo, inv_cell, dims):  # pragma: no cover - compiled
+        """Counting sort of the points ``use`` marks into grid cells: ``(start, members)``;
+        the members of cell ``c`` are ``members[start[c]:start[c + 1]]``, in increasing id."""
+        nx, ny, nz = dims[0], dims[1], dims[2]
+        n = len(pts)
+        cell_of = np.full(n, -1, dtype=np.int64)
+        start = np.zeros(nx * ny * nz + 1, dtype=np.int64)
+        for s in range(n):
+            if use[s]:
+                ix = min(max(int((pts[s, 0] - lo[0]) * inv_cell), 0), nx - 1)
+                iy = min(max(int((pts[s, 1] - lo[1]) * inv_cell), 0), ny - 1)
+                iz = min(max(int((pts[s, 2] - lo[2]) * inv_cell), 0), nz - 1)
+                c = (ix * ny + iy) * nz + iz
+                cell_of[s] = c
+                start[c + 1] += 1
+        for c in range(nx * ny * nz):
+            start[c + 1] += start[c]
+        fill = start[:-1].copy()
+        members = np.empty(start[-1], dtype=np.int64)
+        for s in range(n):
+            c = cell_of[s]
+            if c >= 0:
+                members[fill[c]] = s
+                fill[c] += 1
+        return start, members
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _gather(c, sats, lim2, s_start, s_members, dims):  # pragma: no cover - compiled
+        """Satellites of the 27 cells around cell ``c``, in increasing id: ids, x, y, z and
+        squared search radius as separate arrays (for SIMD)."""
+        nx, ny, nz = dims[0], dims[1], dims[2]
+        cz = c % nz
+        cy = (c // nz) % ny
+        cx = c // (ny * nz)
+        m = 0
+        for pas in range(2):
+            if pas == 1:
+                ids = np.empty(m, dtype=np.int64)
+                m = 0
+            for ix in range(max(cx - 1, 0), min(cx + 2, nx)):
+                for iy in range(max(cy - 1, 0), min(cy + 2, ny)):
+                    for iz in range(max(cz - 1, 0), min(cz + 2, nz)):
+                        q = (ix * ny + iy) * nz + iz
+                        if pas == 0:
+                            m += s_start[q + 1] - s_start[q]
+                        else:
+                            for j in range(s_start[q], s_start[q + 1]):
+                                ids[m] = s_members[j]
+                                m += 1
+        ids.sort()
+        px, py, pz, pl = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+        for j in range(m):
+            q = ids[j]
+            px[j] = sats[q, 0]
+            py[j] = sats[q, 1]
+            pz[j] = sats[q, 2]
+            pl[j] = lim2[q]
+        return ids, px, py, pz, pl
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def _count_cells(gs, sats, lim2, grid, counts):  # pragma: no cover - compiled
+        """``counts[g]``: satellites closer to station ``g`` than ``sqrt(lim2[s])``."""
+        s_start, s_members, g_start, g_members, occupied, dims = grid
+        for i in prange(len(occupied)):
+            c = occupied[i]
+            _, px, py, pz, pl = _gather(c, sats, lim2, s_start, s_members, dims)
+            for jg in range(g_start[c], g_start[c + 1]):
+                g = g_members[jg]
+                x, y, z = gs[g, 0], gs[g, 1], gs[g, 2]
+                k = 0
+                for j in range(len(px)):
+                    dx = px[j] - x
+                    dy = py[j] - y
+                    dz = pz[j] - z
+                    k += dx * dx + dy * dy + dz * dz <= pl[j]
+                counts[g] = k
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _dot3(a0, a1, a2, b0, b1, b2, order):  # pragma: no cover - compiled
+        p0 = a0 * b0
+        p1 = a1 * b1
+        p2 = a2 * b2
+        if order == 1:
+            return (p0 + p2) + p1
+        if order == 2:
+            return p0 + (p1 + p2)
+        return (p0 + p1) + p2
+
+    @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+    def _fill_cells(
+        gs, up, sats, lim2, grid, order, offsets, out_s, out_r, out_sin
+    ):  # pragma: no cover - compiled
+        """The pairs :func:`_count_cells` counted, from ``offsets[g]`` on, in increasing
+        satellite id, with range and sine of elevation when ``order >= 0``."""
+        s_start, s_members, g_start, g_members, occupied, dims = grid
+        for i in prange(len(occupied)):
+            c = occupied[i]
+            ids, px, py, pz, pl = _gather(c, sats, lim2, s_start, s_members, dims)
+            hit = np.empty(len(ids), dtype=np.int64)
+            for jg in range(g_start[c], g_start[c + 1]):
+                g = g_members[jg]
+                x, y, z = gs[g, 0], gs[g, 1], gs[g, 2]
+                nh = 0
+                for j in range(len(px)):  # branch-free: most are misses
+                    dx = px[j] - x
+                    dy = py[j] - y
+                    dz = pz[j] - z
+                    hit[nh] = j
+                    nh += dx * dx + dy * dy + dz * dz <= pl[j]
+                k = offsets[g]
+                for t in range(nh):
+                    j = hit[t]
+                    out_s[k + t] = ids[j]
+                    if order >= 0:
+                        dx = px[j] - x
+                        dy = py[j] - y
+                        dz = pz[j] - z
+                        r = np.sqrt(_dot3(dx, dy, dz, dx, dy, dz, order))
+                        out_r[k + t] = r
+                        out_sin[k + t] = _dot3(dx, dy, dz, up[g, 0], up[g, 1], up[g, 2], order) / r
+
+else:  # pragma: no cover
+    _bin_points = _count_cells = _fill_cells = None
 
 
 def visible_counts(
