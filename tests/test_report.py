@@ -273,3 +273,43 @@ def test_bad_folder_is_one_error_line(tmp_path, make, needle):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
     assert not (tmp_path / "r.html").exists()
+
+
+def _inside(bbox, lat, lon) -> bool:
+    return bbox[0] <= lon <= bbox[1] and bbox[2] <= lat <= bbox[3]
+
+
+def test_service_map_keeps_the_gateways_that_carry_the_traffic():
+    """Ukrainian terminals landing in Turkey: the map reaches the Turkish gateway."""
+    import numpy as np
+
+    from leosim.ground_segment import builtin_gateways
+    from leosim.reports import _bbox, _service_bbox
+
+    gw = builtin_gateways("operational")
+    tr = int(np.flatnonzero(gw.country == "TUR")[0])
+    table = {
+        "latitude_deg": np.array([50.45, 49.84]),  # Kyiv, Lviv
+        "longitude_deg": np.array([30.52, 24.03]),
+        "served_fraction": np.array([1.0, 0.0]),
+        "gateway": np.array([gw.name[tr], ""], dtype=object),
+    }
+    g_lat, g_lon = float(gw.latitude_deg[tr]), float(gw.longitude_deg[tr])
+    assert not _inside(_bbox(table["latitude_deg"], table["longitude_deg"]), g_lat, g_lon)
+    assert _inside(_service_bbox(table, "served_fraction", False, gw), g_lat, g_lon)
+
+
+def test_difference_map_is_cropped_to_what_changed():
+    import numpy as np
+
+    from leosim.reports import _service_bbox
+
+    table = {  # Ukraine changed; far-eastern Russia did not
+        "latitude_deg": np.array([50.45, 49.84, 64.7, 53.0]),
+        "longitude_deg": np.array([30.52, 24.03, 177.5, 158.6]),
+        "served_fraction_change": np.array([-1.0, -0.5, 0.0, 0.0]),
+    }
+    bbox = _service_bbox(table, "served_fraction_change", True, None)
+    assert _inside(bbox, 50.45, 30.52) and bbox[1] < 40
+    unchanged = dict(table, served_fraction_change=np.zeros(4))
+    assert _service_bbox(unchanged, "served_fraction_change", True, None)[1] > 170

@@ -156,6 +156,29 @@ def _bbox(lat: np.ndarray, lon: np.ndarray, margin_deg: float = 3.0) -> tuple:
     return (max(lon0, -180.0), min(lon1, 180.0), max(lat0, -90.0), min(lat1, 90.0))
 
 
+def _service_bbox(table: dict[str, np.ndarray], value: str, diverging: bool, gateways) -> tuple:
+    """Extent of a service map: the terminals (of a difference map, those whose value changed,
+    when any did) and the gateways their traffic lands at (columns ``gateway``, ``gateway_a``,
+    ``gateway_b`` name them), so that no gateway carrying their traffic is cut off."""
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    focus = np.ones(len(lat), dtype=bool)
+    if diverging:
+        v = np.asarray(table[value], dtype=float)
+        changed = np.isfinite(v) & (v != 0)
+        focus = changed if changed.any() else focus
+    lat, lon = lat[focus], lon[focus]
+    if gateways is not None and len(gateways):
+        used = set()
+        for col in ("gateway", "gateway_a", "gateway_b"):
+            if col in table:
+                used |= {str(g) for g in np.asarray(table[col], dtype=object)[focus] if g}
+        sel = np.isin(np.asarray(gateways.name, dtype=object).astype(str), sorted(used))
+        lat = np.concatenate([lat, np.asarray(gateways.latitude_deg, dtype=float)[sel]])
+        lon = np.concatenate([lon, np.asarray(gateways.longitude_deg, dtype=float)[sel]])
+    return _bbox(lat, lon)
+
+
 def plot_service_map(
     table: dict[str, np.ndarray],
     path: Path,
@@ -172,7 +195,7 @@ def plot_service_map(
     lat = np.asarray(table["latitude_deg"], dtype=float)
     lon = np.asarray(table["longitude_deg"], dtype=float)
     v = np.asarray(table[value], dtype=float)
-    bbox = _bbox(lat, lon)
+    bbox = _service_bbox(table, value, diverging, gateways)
     span = max(bbox[1] - bbox[0], 1.0), max(bbox[3] - bbox[2], 1.0)
     width = 10.0
     height = float(np.clip(width * span[1] / span[0], 3.5, 9.0))
