@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,6 +103,8 @@ class WebModel:
     policies: list[Policy] = field(default_factory=list)
     borders: Borders = field(default_factory=Borders.default)
     scenario_text: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """One computation at a time: SGP4's satellite records and the router keep state."""
 
     @classmethod
     def build(
@@ -185,8 +188,9 @@ class WebModel:
         t_s = window_times_s(t0_s, t1_s, step_s)
         out = np.empty((len(t_s), n_sats, 3), dtype=np.float32)
         start = self.network.start
-        for k0, (ts, pos_m) in _enumerate_chunks(self.orbits.iter_ecef_m(start, t_s)):
-            out[k0 : k0 + len(ts)] = pos_m * 1e-3
+        with self.lock:
+            for k0, (ts, pos_m) in _enumerate_chunks(self.orbits.iter_ecef_m(start, t_s)):
+                out[k0 : k0 + len(ts)] = pos_m * 1e-3
         return t_s, out
 
     # ------------------------------------------------------------------ routes
@@ -202,8 +206,9 @@ class WebModel:
         per_step = net.num_sats * SECONDS_PER_SAT_STEP + 2 * nodes * SECONDS_PER_TREE_NODE
         _check_work(n * per_step, "route")
         t_s = window_times_s(t0_s, t1_s, step_s)
-        table = run_pairs(net, t_s, np.array([[gs, gd]])).columns
-        return _route_answer(self, gs, gd, t_s, table)
+        with self.lock:
+            table = run_pairs(net, t_s, np.array([[gs, gd]])).columns
+            return _route_answer(self, gs, gd, t_s, table)
 
     # ------------------------------------------------------------------ policy
     def policy(self, index: int) -> dict:

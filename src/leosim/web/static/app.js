@@ -13,7 +13,9 @@ const STATE_COLOURS = {               // land, drawn into the globe's texture
 };
 const SEA_COLOUR = "#0d2238";
 const ZONE_COLOUR = "rgba(190, 70, 255, 0.75)";
-const MAP_W = 4096, MAP_H = 2048;     // equirectangular texture of the policy map
+// Equirectangular texture of the policy map (?map=2048 for a smaller one).
+const MAP_W = Math.min(8192, Math.max(512, Number(new URLSearchParams(location.search).get("map")) || 4096));
+const MAP_H = MAP_W / 2;
 const SHELL_COLOURS = ["#7fd3ff", "#ffd27f", "#c6ff7f", "#ff9fd8", "#a9a2ff", "#7fffe0",
   "#ffb37f", "#e0e0e0", "#ff7f7f", "#9fffa9", "#fff07f", "#7fa8ff"];
 
@@ -185,7 +187,7 @@ function makeGlobe() {
     .pointRadius((d) => (d.kind === "station" ? 0.35 : 0.45))
     .pointColor(pointColour)
     .pointLabel((d) => `${esc(d.kind)}: <b>${esc(d.name)}</b>`)
-    .pointsMerge(true)
+    .pointsMerge(true).pointResolution(6)
     .onGlobeClick(({ lat, lng }) => pickNear(lat, lng))
     .particlesData(S.shells)
     .particlesList((sh) => Array.from(sh.sats, () => ({ lat: 0, lng: 0, alt: 0 })))
