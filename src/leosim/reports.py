@@ -233,7 +233,7 @@ def plot_service_map(
         inside = (glon >= bbox[0]) & (glon <= bbox[1]) & (glat >= bbox[2]) & (glat <= bbox[3])
         ax.scatter(glon[inside], glat[inside], marker="^", c="red", s=30, zorder=3, label="gateway")
         if inside.any():
-            ax.legend(loc="lower left", fontsize=8)
+            ax.legend(loc="best", fontsize=8)  # not over a corner gateway
     _map_axes(ax, fig, sc, value, bbox, title)
     # Equal ground distances at the map's middle latitude.
     ax.set_aspect(1.0 / max(np.cos(np.radians(np.clip((bbox[2] + bbox[3]) / 2, -80, 80))), 0.2))
