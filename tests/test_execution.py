@@ -411,3 +411,60 @@ def test_bad_executor_options_are_one_line(tmp_path, args, expect):
     assert r.exit_code == 2, r.output
     (line,) = r.stderr.strip().splitlines()
     assert line.startswith("error: ") and expect in line, line
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def _sweep_files(tmp_path: Path, grid: str) -> Path:
+    (tmp_path / "a.toml").write_text(scenario_text(3, None).replace("forwarding_state = true", ""))
+    (tmp_path / "sweep.toml").write_text(f'name = "t"\nscenarios = ["a.toml"]\n[grid]\n{grid}\n')
+    return tmp_path / "sweep.toml"
+
+
+def test_sweep_rows_are_those_of_separate_runs(tmp_path):
+    from leosim.sweep import load_sweep, run_sweep
+
+    path = _sweep_files(tmp_path, '"links.isl_shift" = [0, 1]\n"time.step_s" = [0.1, 0.2]')
+    _, cases, _ = load_sweep(path)
+    assert [c.overrides for c in cases] == [
+        (("links.isl_shift", a), ("time.step_s", b)) for a in (0, 1) for b in (0.1, 0.2)
+    ]
+    serial = run_sweep(cases, executor="serial")
+    # Case 3 (isl_shift = 1, step 0.2 s) as its own leosim run.
+    text = scenario_text(3, None).replace("forwarding_state = true", "")
+    text = text.replace("gsl_cone_radius_km = 940.7", "gsl_cone_radius_km = 940.7\nisl_shift = 1")
+    text = text.replace("step_s = 0.1", "step_s = 0.2")
+    run(text, tmp_path / "one", executor="serial")
+    rtt = np.loadtxt(tmp_path / "one" / "routes.csv", delimiter=",", skiprows=1, usecols=3)
+    row = serial[3][0]
+    assert row["pairs"] == 3 and len(np.atleast_1d(rtt)) == 3 * row["steps"]
+    assert row["median_rtt_ms"] == pytest.approx(np.median(rtt), rel=1e-11)
+    assert row["max_rtt_ms"] == pytest.approx(rtt.max(), rel=1e-11)
+
+
+def test_sweep_bad_grid_key_is_one_line_naming_the_case(tmp_path):
+    from leosim.sweep import load_sweep
+
+    path = _sweep_files(tmp_path, '"links.gsl_min_elevaton_deg" = [25]')
+    with pytest.raises(InputError) as exc:
+        load_sweep(path)
+    msg = str(exc.value)
+    assert "\n" not in msg and "case 0" in msg and "gsl_min_elevaton_deg" in msg, msg
+
+
+def test_sweep_command_writes_one_row_per_case(tmp_path):
+    from typer.testing import CliRunner
+
+    from leosim.cli import app
+
+    path = _sweep_files(tmp_path, '"links.isl_shift" = [0, 2]')
+    r = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "o" / "sweep.csv").read_text().splitlines()
+    assert lines[0].startswith("case,scenario,policy,links.isl_shift,") and len(lines) == 3
+    assert [ln.split(",")[3] for ln in lines[1:]] == ["0", "2"]
+    assert {"case-0.csv", "case-1.csv", "sweep.toml"} <= {
+        p.name for p in (tmp_path / "o").iterdir()
+    }
+    assert "t: 2 cases" in r.stdout

@@ -418,6 +418,7 @@ def _load_plugins() -> None:
         ("leosim.coverage_cli", "coverage"),
         ("leosim.capacity_cli", "capacity"),
         ("leosim.catalogue_cli", "catalogue"),
+        ("leosim.sweep_cli", "sweep"),
         ("leosim.report_cli", "report"),
         ("leosim.web_cli", "serve"),
         ("leosim.export_cli", "export"),
