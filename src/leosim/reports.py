@@ -231,7 +231,17 @@ def plot_service_map(
     if gateways is not None and len(gateways):
         glat, glon = np.asarray(gateways.latitude_deg), np.asarray(gateways.longitude_deg)
         inside = (glon >= bbox[0]) & (glon <= bbox[1]) & (glat >= bbox[2]) & (glat <= bbox[3])
-        ax.scatter(glon[inside], glat[inside], marker="^", c="red", s=30, zorder=3, label="gateway")
+        status = np.asarray(gateways.status, dtype=object).astype(str)
+        for kind, label, style in (
+            ("real", "gateway", {"c": "red"}),
+            ("hypothetical", "hypothetical gateway", {"c": "orange", "edgecolors": "k"}),
+            ("assumed", "assumed gateway (at a PoP)", {"c": "white", "edgecolors": "red"}),
+        ):
+            sel = inside & (
+                ~np.isin(status, ["hypothetical", "assumed"]) if kind == "real" else status == kind
+            )
+            if sel.any():
+                ax.scatter(glon[sel], glat[sel], marker="^", s=30, zorder=3, label=label, **style)
         if inside.any():
             ax.legend(loc="best", fontsize=8)  # not over a corner gateway
     _map_axes(ax, fig, sc, value, bbox, title)

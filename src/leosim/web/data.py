@@ -234,18 +234,17 @@ class WebModel:
                 "default_state": "active",
                 "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
                 "zones": [],
-                "gateways": _gateways(builtin_gateways("operational"), set()),
+                "gateways": _gateways(builtin_gateways("operational")),
             }
         pol = self.policies[index]
         states = pol.state_of(codes)
-        added = {g.name for g in pol.spec.gateways.add}
         return {
             "index": index,
             "name": pol.name,
             "default_state": pol.spec.default_state,
             "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
             "zones": [_zone(z, self.borders) for z in pol.zones],
-            "gateways": _gateways(pol.gateways, added),
+            "gateways": _gateways(pol.gateways),
         }
 
     @functools.cached_property
@@ -382,7 +381,8 @@ def _route_answer(model: WebModel, gs: int, gd: int, t_s: np.ndarray, table: dic
     }
 
 
-def _gateways(gw, hypothetical: set[str]) -> list[dict]:
+def _gateways(gw) -> list[dict]:
+    """Gateway sites; ``hypothetical`` marks a policy's [[gateways.add]] sites."""
     return [
         {
             "name": str(gw.name[i]),
@@ -390,7 +390,7 @@ def _gateways(gw, hypothetical: set[str]) -> list[dict]:
             "longitude_deg": float(gw.longitude_deg[i]),
             "country": str(gw.country[i]),
             "status": str(gw.status[i]),
-            "hypothetical": str(gw.name[i]) in hypothetical,
+            "hypothetical": str(gw.status[i]) == "hypothetical",
         }
         for i in range(len(gw))
     ]
