@@ -143,13 +143,15 @@ S.colours = STATE_COLOURS;
 
 function pointData() {
   const st = S.stations.map((s) => ({ ...s, kind: "station" }));
-  const gw = (S.policy ? S.policy.gateways : []).map((g) => ({ ...g, kind: g.hypothetical ? "hypothetical gateway" : "gateway" }));
+  const kind = (g) => (g.hypothetical ? "hypothetical gateway"
+    : g.status === "assumed" ? "assumed gateway (at a PoP)" : "gateway");
+  const gw = (S.policy ? S.policy.gateways : []).map((g) => ({ ...g, kind: kind(g) }));
   return st.concat(gw);
 }
 
 function pointColour(d) {
   if (d.kind === "station") return S.picked.includes(d.gid) ? "#ffff00" : "#ffffff";
-  return d.kind === "gateway" ? "#ff4040" : "#ff9a00";
+  return { gateway: "#ff4040", "hypothetical gateway": "#ff9a00" }[d.kind] || "#ffb0b0";
 }
 
 function softwareRendering() {
@@ -220,6 +222,7 @@ function legend() {
   rows.push(`<div><span class="swatch" style="background:${ZONE_COLOUR}"></span>exclusion zone</div>`);
   rows.push('<div><span class="swatch" style="background:#ff4040"></span>gateway</div>');
   rows.push('<div><span class="swatch" style="background:#ff9a00"></span>hypothetical gateway</div>');
+  rows.push('<div><span class="swatch" style="background:#ffb0b0"></span>assumed gateway (at a PoP)</div>');
   rows.push('<div><span class="swatch" style="background:#ffffff"></span>ground station</div>');
   S.shells.forEach((sh) => rows.push(
     `<div><span class="swatch" style="background:${SHELL_COLOURS[sh.shell % SHELL_COLOURS.length]}"></span>shell ${esc(sh.name)} (${sh.sats.length})</div>`));
