@@ -182,6 +182,12 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     assert "TWN" not in page.text_content("#policy-summary")
     page.select_option("#policy", "0")
     page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
+    # What-if: A (not activated) against B (activated) lists Taiwan, A -> B.
+    page.select_option("#policy-b", "1")
+    row = page.locator('#whatif tr[data-code="TWN"]')
+    row.wait_for(timeout=30_000)
+    assert row.inner_text().split("\t")[1:] == ["not activated", "active"]
+    assert page.locator("#whatif tr[data-code]").count() == 1  # only Taiwan differs
     page.evaluate(
         f"() => window.leosim.globe.pointOfView({{lat: {TAIWAN_DEG[0]}, lng: {TAIWAN_DEG[1]},"
         " altitude: 0.9}, 0)"

@@ -91,6 +91,31 @@ function updateSatellites() {
 }
 
 // ---------------------------------------------------------------- globe
+function changed(code) {
+  return Boolean(S.policyB) && (S.policyB.states[code] || "active") !== (S.policy.states[code] || "active");
+}
+
+function whatIf() {
+  // The countries whose activation differs between the two policies, A -> B.
+  const t = $("whatif");
+  t.textContent = "";
+  if (!S.policyB) return;
+  const names = Object.fromEntries(S.countries.features.map((f) => [f.properties.code, f.properties.name]));
+  const rows = Object.keys(S.policy.states).filter(changed).sort();
+  const head = t.insertRow();
+  for (const h of ["country", S.policy.name, S.policyB.name]) {
+    const th = document.createElement("th"); th.textContent = h; head.appendChild(th);
+  }
+  for (const code of rows) {
+    const r = t.insertRow();
+    r.dataset.code = code;
+    for (const v of [`${names[code] || code} (${code})`, S.policy.states[code], S.policyB.states[code]]) {
+      r.insertCell().textContent = String(v).replaceAll("_", " ");
+    }
+  }
+  if (!rows.length) t.insertRow().insertCell().textContent = "same activation everywhere";
+}
+
 function countryColour(code) {
   return STATE_COLOURS[(S.policy && S.policy.states[code]) || "active"];
 }
@@ -123,6 +148,10 @@ function drawMap() {
   for (const f of S.countries.features) {
     tracePath(g, f.geometry);
     g.fillStyle = countryColour(f.properties.code); g.fill("evenodd"); g.stroke();
+  }
+  g.lineWidth = 6; g.strokeStyle = "#ffff00";  // what-if: countries whose state differs
+  for (const f of S.countries.features) {
+    if (changed(f.properties.code)) { tracePath(g, f.geometry); g.stroke(); }
   }
   g.lineWidth = 3; g.strokeStyle = "#e7c4ff";
   for (const z of (S.policy ? S.policy.zones : [])) {
@@ -250,6 +279,7 @@ function policySummary() {
 
 async function setPolicy(index) {
   S.policy = await getJSON(`/api/policy?index=${index}`);
+  whatIf();
   drawMap();
   S.globe.pointsData(pointData());
   policySummary();
@@ -413,6 +443,17 @@ function fillPolicies() {
   sel.appendChild(o);
   sel.value = names.length ? "0" : "-1";
   sel.addEventListener("change", () => setPolicy(Number(sel.value)).catch((e) => status(String(e), true)));
+  const selB = $("policy-b");
+  const none = document.createElement("option"); none.value = ""; none.textContent = "(none)";
+  selB.appendChild(none);
+  for (const o of sel.options) selB.appendChild(o.cloneNode(true));
+  selB.value = "";
+  selB.addEventListener("change", async () => {
+    try {
+      S.policyB = selB.value === "" ? null : await getJSON(`/api/policy?index=${selB.value}`);
+      whatIf(); drawMap();
+    } catch (e) { status(String(e), true); }
+  });
 }
 
 async function main() {
