@@ -104,10 +104,16 @@ def _map_axes(ax, fig, mappable, value: str, bbox: tuple, title: str) -> None:
         ax.set_title(_literal(title), fontsize=10)
 
 
+MAX_RTT_LINES = 12
+"""Most pairs :func:`plot_rtt` draws one line each for; above, a summary over the pairs."""
+
+
 def plot_rtt(
     columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = ""
 ) -> None:
-    """PNG of RTT over time, one line per pair."""
+    """PNG of RTT over time: one line per pair for up to :data:`MAX_RTT_LINES` pairs, else
+    the median over the pairs at each time with their 25–75 % and 5–95 % bands (pairs
+    without a path at that time left out; their share is given in the legend)."""
     plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 5), dpi=110)
@@ -116,20 +122,44 @@ def plot_rtt(
     t = np.asarray(columns["time_s"], dtype=float)
     rtt = np.asarray(columns["rtt_ms"], dtype=float)
     keys = src.astype(np.int64) * (1 << 32) + dst
-    uniq, first = np.unique(keys, return_index=True)
-    for u in uniq[np.argsort(first)]:
-        sel = keys == u
-        s, d = int(src[sel][0]), int(dst[sel][0])
-        label = f"{names[s]} → {names[d]}" if names else f"{s} → {d}"
-        ax.plot(t[sel], rtt[sel], lw=1.4, label=_literal(label), drawstyle="steps-post")
+    uniq, first, pair = np.unique(keys, return_index=True, return_inverse=True)
+    if len(uniq) > MAX_RTT_LINES:
+        _plot_rtt_summary(ax, t, rtt, len(uniq))
+    else:
+        order = np.argsort(pair, kind="stable")
+        cuts = np.flatnonzero(np.diff(pair[order])) + 1
+        groups = dict(zip(pair[order][np.r_[0, cuts]].tolist(), np.split(order, cuts), strict=True))
+        for u in np.argsort(first):
+            sel = groups[int(u)]
+            s, d = int(src[sel[0]]), int(dst[sel[0]])
+            label = f"{names[s]} → {names[d]}" if names else f"{s} → {d}"
+            ax.plot(t[sel], rtt[sel], lw=1.4, label=_literal(label), drawstyle="steps-post")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("round-trip time (ms)")
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(_literal(title))
-    if len(uniq) <= 12:
-        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _save(fig, path)
+
+
+def _plot_rtt_summary(ax, t: np.ndarray, rtt: np.ndarray, num_pairs: int) -> None:
+    """Median and 5/25/75/95 % percentiles of the finite RTTs at each time."""
+    order = np.argsort(t, kind="stable")
+    ts, cuts = np.unique(t[order], return_index=True)
+    q = np.full((len(ts), 5), np.nan)
+    reachable = 0
+    for i, group in enumerate(np.split(rtt[order], cuts[1:])):
+        ok = group[np.isfinite(group)]
+        reachable += len(ok)
+        if len(ok):
+            q[i] = np.percentile(ok, [5, 25, 50, 75, 95])
+    kw = {"step": "post", "lw": 0}
+    ax.fill_between(ts, q[:, 0], q[:, 4], color="C0", alpha=0.18, label="5–95 %", **kw)
+    ax.fill_between(ts, q[:, 1], q[:, 3], color="C0", alpha=0.35, label="25–75 %", **kw)
+    ax.plot(ts, q[:, 2], color="C0", lw=1.4, drawstyle="steps-post", label="median")
+    share = reachable / max(len(rtt), 1)
+    ax.plot([], [], " ", label=f"{num_pairs:,} pairs; {share:.1%} of pair-steps with a path")
 
 
 def _draw_borders(ax, borders, bbox) -> None:

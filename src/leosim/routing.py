@@ -90,14 +90,19 @@ class RoutingState:
         return out
 
     def path_matrix(self, src_gids: np.ndarray, dst_gids: np.ndarray) -> np.ndarray:
-        """Paths of many pairs as a ``(k, max_nodes)`` array padded with -1 (all -1 when
-        unreachable): the hop loop runs over all pairs together."""
+        """Paths of many pairs as a ``(k, max_nodes)`` int64 array padded with -1 (all -1
+        when unreachable): a numba walk, or a hop loop over all pairs together."""
         src_gids = np.asarray(src_gids, dtype=np.int64)
         dst_gids = np.asarray(dst_gids, dtype=np.int64)
         self._check(dst_gids)
         n = self.num_sats
         cur = n + src_gids
         dst_nodes = n + dst_gids
+        if _sssp.HAVE_NUMBA:
+            h = _sssp.walk_paths(self.next_hop, self.dist_m, dst_gids, cur, dst_nodes)
+            if h is None:
+                raise RuntimeError("forwarding state has a loop or a hole")  # a bug, not input
+            return h
         reachable = np.isfinite(self.dist_m[dst_gids, cur])
         hops = [np.where(reachable, cur, -1)]
         active = reachable & (cur != dst_nodes)
@@ -262,7 +267,7 @@ class Router:
             )
             self._count(st[:, 0], old is not None)
             if self.mode == "isls" and g > 0:
-                _sssp.best_uplinks(dist, next_hop, dst, n, gsl.gs, gsl.sat, gsl.range_m)
+                _uplink_choice(dist, next_hop, gsl, n, g, dst)
             self._prev_t = t_s
         return RoutingState(
             n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, self.computed
@@ -389,30 +394,34 @@ def _uplink_choice(dist, next_hop, gsl: GroundLinks, n: int, g: int, dst: np.nda
     """Fill station rows: a source station picks the visible satellite ``a`` minimising
     GSL(src, a) + dist(a, dst), ties to the smaller satellite id (Hypatia's rule).
 
-    Each station's links are padded to the same count K, so the choice is one ``argmin``
-    over a ``(dst, src, K)`` block (links are sorted by satellite id, and argmin keeps the
-    first of equal values: the smaller id).  Destinations go in blocks to bound memory.
+    Over the real links (sorted by station, then satellite): the numba kernel
+    :func:`leosim.sssp.best_uplinks`, or without numba a segmented minimum per station
+    (destinations in blocks to bound memory).
     """
     if len(gsl) == 0:
         return
-    counts = gsl.counts(g)
-    src = np.flatnonzero(counts > 0)
-    k_max = int(counts.max())
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.arange(len(gsl)) - starts[gsl.gs]
-    row = np.searchsorted(src, gsl.gs)
-    sat_pad = np.zeros((len(src), k_max), dtype=np.int64)
-    rng_pad = np.full((len(src), k_max), np.inf)
-    sat_pad[row, slot] = gsl.sat
-    rng_pad[row, slot] = gsl.range_m
-    block = max(1, int(4_000_000 // max(len(src) * k_max, 1)))
-    src_nodes = n + src
+    if _sssp.HAVE_NUMBA:
+        _sssp.best_uplinks(dist, next_hop, dst, n, gsl.gs, gsl.sat, gsl.range_m)
+    else:  # pragma: no cover - numba is a dependency
+        _uplink_choice_numpy(dist, next_hop, gsl, n, dst)
+
+
+def _uplink_choice_numpy(dist, next_hop, gsl: GroundLinks, n: int, dst: np.ndarray) -> None:
+    """:func:`_uplink_choice` in numpy: a segmented minimum over each station's links."""
+    if len(gsl) == 0:
+        return
+    starts = np.flatnonzero(np.r_[True, gsl.gs[1:] != gsl.gs[:-1]])
+    src_nodes = n + gsl.gs[starts]
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(gsl)]))
+    block = max(1, 4_000_000 // len(gsl))
     for i in range(0, len(dst), block):
         d = dst[i : i + block]
-        val = rng_pad[None, :, :] + dist[d][:, sat_pad]  # (dst, src, K)
-        k = np.argmin(val, axis=2)
-        best = np.take_along_axis(val, k[:, :, None], axis=2)[:, :, 0]
-        nh = np.where(np.isfinite(best), sat_pad[np.arange(len(src))[None, :], k], -1)
+        val = gsl.range_m[None, :] + dist[d][:, gsl.sat]  # (dst, links)
+        best = np.minimum.reduceat(val, starts, axis=1)
+        # First link reaching the minimum: the smaller satellite id.
+        pos = np.where(val == best[:, seg], np.arange(len(gsl)), len(gsl))
+        first = np.minimum.reduceat(pos, starts, axis=1)
+        nh = np.where(np.isfinite(best), gsl.sat[np.minimum(first, len(gsl) - 1)], -1)
         dist[np.ix_(d, src_nodes)] = best
         next_hop[np.ix_(d, src_nodes)] = nh
     # A station's distance to itself is 0 and it has no next hop.

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pyarrow as pa
 
 from ._workers import worker_pool
 from .constants import ELLIPSOIDS, Ellipsoid
@@ -48,6 +49,10 @@ from .links import cone_slant_range_m, constellation_isls, max_isl_length_m
 from .orbits import Orbits, drop_unpropagatable
 from .routing import Router, RoutingState
 from .scenario import Scenario, default_start
+from .sssp import HAVE_NUMBA
+
+if HAVE_NUMBA:
+    from numba import njit
 
 DEFAULT_MIN_ELEVATION_DEG = 25.0
 """Minimum elevation for user links when a scenario gives no rule (Starlink's FCC filings)."""
@@ -386,10 +391,66 @@ def _gsl_range(state: RoutingState, gid: np.ndarray, sat: np.ndarray) -> np.ndar
 
 
 def _path_strings(h: np.ndarray) -> np.ndarray:
-    """Hypatia's path notation for every row of a -1 padded path matrix."""
-    out = np.empty(len(h), dtype=object)
-    out[:] = ["-".join([str(x) for x in row if x >= 0]) for row in h.tolist()]
-    return out
+    """Hypatia's path notation for every row of a -1 padded path matrix (object array of
+    str; ``""`` for a row without nodes).
+
+    The text is written by a numba kernel into one byte buffer with offsets, which become an
+    Arrow string array (no Python object per node), then Python strings."""
+    h = np.ascontiguousarray(h, dtype=np.int64)
+    if not HAVE_NUMBA or h.ndim != 2:  # pragma: no cover - numba is a dependency
+        out = np.empty(len(h), dtype=object)
+        out[:] = ["-".join([str(x) for x in row if x >= 0]) for row in h.tolist()]
+        return out
+    offsets, data = _format_paths(h)
+    arr = pa.LargeStringArray.from_buffers(len(h), pa.py_buffer(offsets), pa.py_buffer(data))
+    return arr.to_numpy(zero_copy_only=False)
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _format_paths(h):  # pragma: no cover - compiled
+        """UTF-8 text of each row's non-negative ids joined by ``-``: ``(offsets, bytes)``."""
+        k, w = h.shape
+        offsets = np.zeros(k + 1, dtype=np.int64)
+        for i in range(k):
+            n = 0
+            first = True
+            for j in range(w):
+                x = h[i, j]
+                if x < 0:
+                    continue
+                if not first:
+                    n += 1
+                first = False
+                d = 1
+                while x >= 10:
+                    x //= 10
+                    d += 1
+                n += d
+            offsets[i + 1] = offsets[i] + n
+        data = np.empty(offsets[k], dtype=np.uint8)
+        for i in range(k):
+            p = offsets[i]
+            first = True
+            for j in range(w):
+                x = h[i, j]
+                if x < 0:
+                    continue
+                if not first:
+                    data[p] = 45  # '-'
+                    p += 1
+                first = False
+                d = 1
+                y = x
+                while y >= 10:
+                    y //= 10
+                    d += 1
+                for q in range(d - 1, -1, -1):
+                    data[p + q] = 48 + x % 10
+                    x //= 10
+                p += d
+        return offsets, data
 
 
 def pair_table(t: float, state: RoutingState, pairs: np.ndarray) -> RouteTable:
@@ -447,7 +508,7 @@ def _forwarding_diff(t: float, prev: np.ndarray | None, nh: np.ndarray) -> dict[
         "time_s": np.full(len(d), t),
         "node": node.astype(np.int32),
         "dst_gid": d.astype(np.int32),
-        "next_hop": nh[d, node].astype(np.int32),
+        "next_hop": nh[d, node].astype(np.int32, copy=False),
     }
 
 
@@ -463,7 +524,7 @@ def _run_chunk(
         if len(net.pairs):
             tables.append(pair_table(t, state, net.pairs))
         if forwarding:
-            nh = state.next_hop.astype(np.int32)
+            nh = state.next_hop  # int32, a new array every step
             fw_parts.append(_forwarding_diff(t, last, nh))
             last = nh
     fw = None

@@ -659,8 +659,71 @@ if HAVE_NUMBA:
             dist[d, n + d] = 0.0
             nh[d, n + d] = -1
 
+    @njit(cache=True, nogil=True)
+    def _walk_paths(next_hop, dist, rows, cur0, dst_nodes, limit):  # pragma: no cover
+        """Nodes of each path as a -1 padded ``(k, width)`` int64 matrix; None on a loop.
+        Pairs are walked grouped by row (``next_hop[row]`` stays in cache), into one flat
+        buffer, then copied out."""
+        k = len(rows)
+        order = np.argsort(rows, kind="mergesort")
+        start = np.zeros(k + 1, dtype=np.int64)
+        buf = np.empty(max(16, 24 * k), dtype=np.int64)
+        p = 0
+        width = 1
+        for t in range(k):
+            i = order[t]
+            r = rows[i]
+            cur = cur0[i]
+            if np.isfinite(dist[r, cur]):
+                m = 0
+                while True:
+                    if p >= len(buf):
+                        grown = np.empty(2 * len(buf), dtype=np.int64)
+                        grown[:p] = buf[:p]
+                        buf = grown
+                    buf[p] = cur
+                    p += 1
+                    m += 1
+                    if cur == dst_nodes[i]:
+                        break
+                    cur = next_hop[r, cur]
+                    if cur < 0 or m >= limit:
+                        return None
+                width = max(width, m)
+            start[t + 1] = p
+        out = np.full((k, width), -1, dtype=np.int64)
+        for t in range(k):
+            i = order[t]
+            for j in range(start[t + 1] - start[t]):
+                out[i, j] = buf[start[t] + j]
+        return out
+
 else:  # pragma: no cover
     _csr = _csr_numpy
+    _walk_paths = None
+
+
+def walk_paths(
+    next_hop: np.ndarray,
+    dist: np.ndarray,
+    rows: np.ndarray,
+    src_nodes: np.ndarray,
+    dst_nodes: np.ndarray,
+) -> np.ndarray | None:
+    """Follow ``next_hop[rows[i]]`` from ``src_nodes[i]`` to ``dst_nodes[i]``: the nodes of
+    every path as a ``(k, max nodes)`` int64 matrix padded with -1 (all -1 when
+    ``dist[rows[i], src_nodes[i]]`` is inf).  None when a path runs into a hole or a loop
+    (longer than every node), or without numba."""
+    if not HAVE_NUMBA:  # pragma: no cover
+        return None
+    return _walk_paths(
+        next_hop,
+        dist,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(src_nodes, dtype=np.int64),
+        np.ascontiguousarray(dst_nodes, dtype=np.int64),
+        next_hop.shape[1],
+    )
 
 
 def best_uplinks(
