@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from ._csvtext import csv_rows_text
 from .chunkstore import ChunkStore
 from .errors import InputError
 from .execution import make_executor, plan_chunks, resolve_executor
@@ -71,8 +72,7 @@ class _RouteWriters:
             self._csv.writerow(tab.column_names)
             if self.pq_path is not None:
                 self._pq = pq.ParquetWriter(str(self.pq_path), tab.schema)
-        cols = [c.to_pylist() for c in text.columns]
-        self._csv.writerows(zip(*cols, strict=True))
+        self._fh.write(csv_rows_text(text))  # columnar; the same text as csv.writer's rows
         if self._pq is not None:
             self._pq.write_table(tab)
 
