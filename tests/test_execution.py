@@ -363,6 +363,39 @@ def test_sigkill_of_leosim_run_then_resume_is_byte_identical(trial_reference, tm
     assert leftovers(tmp_path) == []
 
 
+@linux_only
+def test_sigterm_stops_a_dask_run_cleanly_and_resume_finishes_it(trial_reference, tmp_path):
+    """SIGTERM while a 2-worker LocalCluster routes: one ``interrupted`` line, exit 143, no
+    process of the run left after 5 s, finished chunks kept; resuming ends byte-identical."""
+    pytest.importorskip("distributed")
+    text, ref, _ = trial_reference
+    (tmp_path / "s.toml").write_text(text)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "leosim", "run", "s.toml", "--out", "out", "-q"]
+    p = subprocess.Popen(
+        [*cmd, "--executor", "dask", "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    t0 = time.monotonic()
+    while p.poll() is None and _finished_chunks(out) < 1 and time.monotonic() - t0 < 120:
+        time.sleep(0.002)
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGTERM)
+    assert p.wait(timeout=60) == 143
+    assert p.stderr.read().strip().splitlines() == ["interrupted (SIGTERM)"]
+    deadline = time.monotonic() + 5
+    while _session_processes(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_processes(p.pid) == []
+    assert not out.exists() and _finished_chunks(out) >= 1
+    assert run(text, out, resume=True).chunks_resumed >= 1
+    assert snapshot(out) == ref and leftovers(tmp_path) == []
+
+
 # ----------------------------------------------------------------------------- missing extras
 
 
