@@ -26,6 +26,7 @@ def command(
     """Run every case of a sweep; sweep.csv (one row per case) and case-K.csv (its details)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from .execution import make_executor, resolve_executor
     from .outputs import OutputDir, check_output_dir, write_table
     from .sweep import load_sweep, rows_table, run_sweep
 
@@ -38,6 +39,9 @@ def command(
         if executor is None:
             executor, address = ex.executor, address or ex.address
         w = workers or ex.workers
+        # A missing extra or a bad address is one line before any bar is drawn.
+        name, addr = resolve_executor(executor, address, w)
+        make_executor(name, workers=w, address=addr)
         progress = Progress(
             TextColumn("cases", style="bold"),
             BarColumn(),
