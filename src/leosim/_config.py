@@ -72,17 +72,17 @@ def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names of the table that holds ``loc`` (for "did you mean" hints)."""
     m: Any = model
     for x in loc[:-1]:
-        if isinstance(x, int):
-            continue
-        f = getattr(m, "model_fields", {}).get(x)
+        f = getattr(m, "model_fields", {}).get(x) if isinstance(x, str) else None
         if f is None:
+            continue  # a list index, a table's own key or a union member's tag
+        stack, m = [f.annotation], None
+        while stack and m is None:  # the first model inside list[...], dict[...], unions
+            c = stack.pop(0)
+            if isinstance(c, type) and issubclass(c, BaseModel):
+                m = c
+            stack.extend(getattr(c, "__args__", ()))
+        if m is None:
             return []
-        ann = f.annotation
-        for cand in (ann, *getattr(ann, "__args__", ())):
-            for c in (cand, *getattr(cand, "__args__", ())):
-                if isinstance(c, type) and issubclass(c, BaseModel):
-                    m = c
-                    break
     return list(getattr(m, "model_fields", {}))
 
 
@@ -90,7 +90,7 @@ def _pydantic_to_input_error(
     exc: ValidationError, source: str, model: type[BaseModel]
 ) -> InputError:
     errors = exc.errors()
-    err = errors[0]
+    err = _most_specific(errors)
     key = _loc_to_key(err["loc"]) or None
     # A union (e.g. a station given by gid or name) reports one error per member: merge them.
     same = [e for e in errors if (_loc_to_key(e["loc"]) or None) == key]
@@ -113,10 +113,28 @@ def _pydantic_to_input_error(
         msg = f"is missing: the array needs at least {err['loc'][-1] + 1} items"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    more = len({_loc_to_key(e["loc"]) for e in errors}) - 1
+    # A union member that did not fit is not one more problem of the value.
+    siblings = {_loc_to_key(e["loc"]) for e in errors if e["type"].endswith("_type")}
+    keys = {_loc_to_key(e["loc"]) for e in errors}
+    here = key or ""
+    more = len({k for k in keys if k == here or not (k in siblings and here.startswith(k))}) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return InputError(msg, source=source, key=key)
+
+
+def _most_specific(errors: list[dict]) -> dict:
+    """The error to report: the first, unless it is a union member's type mismatch at a key
+    where another member's error lies deeper (the value had that member's shape, e.g. a
+    ``[[pops.add]]`` table with a bad latitude is not "must be a string")."""
+    for e in errors:
+        key = _loc_to_key(e["loc"])
+        deeper = any(
+            _loc_to_key(o["loc"]).startswith((key + ".", key + "[")) for o in errors if o is not e
+        )
+        if not (e["type"].endswith("_type") and deeper):
+            return e
+    return errors[0]
 
 
 def _toml_repr(v: Any) -> str:

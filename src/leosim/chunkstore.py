@@ -164,7 +164,7 @@ class ChunkStore:
         plan = _read_json(self.root / "plan.json")
         if plan is not None and resume and plan.get("fingerprint") != self.fingerprint:
             raise InputError(
-                "the interrupted run kept for --resume is of another scenario, time window, "
+                "the interrupted run kept for --resume is of another scenario, policy, time window, "
                 "chunk size or leosim version; run without --resume to start over",
                 source=self.final,
             )

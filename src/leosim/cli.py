@@ -135,6 +135,10 @@ def _run(
             f"{plural(res.blocked_pairs, 'pair')} blocked by the policy: see blocked_pairs.csv",
             soft_wrap=True,
         )
+    if res.blocked_pairs and not len(res.network.pairs):
+        out_console.print("no pair may route under this policy; nothing was routed")
+        out_console.print(outputs_line(out, res.files), soft_wrap=True)
+        return
     s = res.summary
     table = Table(title=f"RTT per pair ({plural(res.num_steps, 'step')}, {res.wall_s:.1f} s)")
     for col in ("pair", "min ms", "median ms", "max ms", "path changes", "unreachable"):
@@ -159,7 +163,8 @@ def run(
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("leosim-out"),
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1)
+        int | None,
+        typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1, max=256),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
     executor: Annotated[
@@ -213,7 +218,8 @@ def run(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("leosim-out"),
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes (default: the usable cores).", min=1)
+        int | None,
+        typer.Option(help="Worker processes (default: the usable cores).", min=1, max=256),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
 ) -> None:

@@ -42,11 +42,15 @@ MAX_TEXT_BYTES = 1 << 20
 """Largest TOML or text file shown whole (1 MiB); larger ones are listed only."""
 MAX_PNG_BYTES = 32 << 20
 """Largest plot inlined (32 MiB)."""
+MAX_MANIFEST_BYTES = 64 << 20
+"""Largest manifest.json read (64 MiB; a run's lists a handful of files)."""
 
 _KINDS = (
     ("run", ("routes.csv",)),
     ("policy compare", ("compare.csv",)),
     ("policy evaluate", ("terminals.csv", "countries.csv")),
+    ("policy evaluate", ("policies.csv",)),
+    ("export hypatia", ("tles.txt", "isls.txt", "ground_stations.txt")),
     ("coverage", ("grid.csv",)),
     ("capacity", ("servable.csv",)),
 )
@@ -116,30 +120,50 @@ def read_manifest(folder: str | Path) -> tuple[dict, list[OutputFile]]:
             source=d,
         )
     try:
+        too_big = os.stat(d / MANIFEST).st_size > MAX_MANIFEST_BYTES
         with open(d / MANIFEST, encoding="utf-8") as fh:
-            manifest = json.load(fh)
+            manifest = None if too_big else json.load(fh)
     except FileNotFoundError:
         raise InputError(
             f"has no {MANIFEST}: not a leosim output folder (or one still being written)",
             source=d,
         ) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(f"cannot be read: {exc}", source=d / MANIFEST) from None
+    if too_big:
+        raise InputError(
+            f"is over {MAX_MANIFEST_BYTES >> 20} MiB: not a leosim manifest", source=d / MANIFEST
+        )
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict):
         raise InputError("has no 'files' table: not a leosim manifest", source=d / MANIFEST)
-    return manifest, [_checked_file(d, name, entry) for name, entry in files.items()]
+    checked = [_checked_file(d, name, entry) for name, entry in files.items()]
+    return manifest, [f for f in checked if f is not None]
 
 
-def _checked_file(d: Path, name: str, entry: object) -> OutputFile:
+def _plain_path(name: object) -> bool:
+    """A relative path of plain names (``a.csv``, ``sub/a.txt``): no ``..``, no NUL."""
+    if not isinstance(name, str) or not name or "\x00" in name or "\\" in name:
+        return False
+    parts = name.split("/")
+    return len(parts) <= 2 and all(p not in ("", ".", "..") for p in parts)
+
+
+def _checked_file(d: Path, name: str, entry: object) -> OutputFile | None:
+    """The manifest's entry ``name``, checked (None for a sub-folder, whose files the
+    manifest lists one by one as ``folder/name``, as ``leosim export hypatia`` writes)."""
     src = d / MANIFEST
-    if not isinstance(name, str) or name != Path(name).name or name in ("", ".", ".."):
+    if not _plain_path(name):
         raise InputError(f"names {quote(name)}, which is not a plain file name", source=src)
     p = d / name
     try:
         st = os.lstat(p)
+        if "/" in name and not stat.S_ISDIR(os.lstat(p.parent).st_mode):
+            raise FileNotFoundError
     except FileNotFoundError:
         raise InputError(f"lists {name}, which is missing from the folder", source=src) from None
+    if stat.S_ISDIR(st.st_mode) and isinstance(entry, dict) and entry.get("folder") is True:
+        return None
     if not stat.S_ISREG(st.st_mode):
         raise InputError(
             f"lists {name}, which is {file_kind(st.st_mode)}, not a regular file", source=src
@@ -181,7 +205,10 @@ def _read_csv(path: Path, max_rows: int) -> tuple[list[str], list[list[str]], in
 
 
 def _table_html(f: OutputFile, max_rows: int) -> str:
-    header, rows, total = _read_csv(f.path, max_rows)
+    try:
+        header, rows, total = _read_csv(f.path, max_rows)
+    except csv.Error as exc:
+        return f'<p class="bad">{_e(f.name)}: not shown (not a readable CSV table: {_e(exc)})</p>'
     numeric = [
         all(_is_number(r[i]) for r in rows if i < len(r) and r[i]) for i in range(len(header))
     ]
@@ -234,12 +261,22 @@ def _toml_name(files: list[OutputFile], name: str) -> str | None:
 
 
 def _files_html(files: list[OutputFile]) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(f.name)}</td><td class='n'>{_size(f.size_bytes)}</td><td>"
-        + ("matches" if f.sha256_ok else '<span class="bad">changed since it was written</span>')
-        + "</td></tr>"
-        for f in files
-    )
+    """One row per file of the folder, and one per sub-folder with its files' count."""
+    groups: dict[str, list[OutputFile]] = {}
+    for f in files:
+        groups.setdefault(f.name.split("/")[0] + ("/" if "/" in f.name else ""), []).append(f)
+    rows = ""
+    for name, fs in groups.items():
+        bad = sum(not f.sha256_ok for f in fs)
+        what = name if len(fs) == 1 and "/" not in name else f"{name} ({len(fs):,} files)"
+        changed = (
+            "changed since it was written"
+            if len(fs) == 1
+            else f"{bad:,} of {len(fs):,} changed since they were written"
+        )
+        check = "matches" if not bad else f'<span class="bad">{changed}</span>'
+        size = _size(sum(f.size_bytes for f in fs))
+        rows += f"<tr><td>{_e(what)}</td><td class='n'>{size}</td><td>{check}</td></tr>"
     return (
         '<table data-file="manifest"><thead><tr><th>file</th><th>size</th>'
         f"<th>SHA-256 against the manifest</th></tr></thead><tbody>{rows}</tbody></table>"
@@ -249,9 +286,13 @@ def _files_html(files: list[OutputFile]) -> str:
 def build_report(folder: str | Path, *, max_rows: int = MAX_TABLE_ROWS) -> str:
     """The HTML text of the report of one output folder (see the module docs)."""
     manifest, files = read_manifest(folder)
-    kind = _kind({f.name for f in files})
+    top = [f for f in files if "/" not in f.name]  # sub-folders' files: listed, not shown
+    kind = _kind({f.name for f in top})
     name = _toml_name(files, "scenario.toml")
-    pol = [_toml_name(files, n) for n in ("policy.toml", "policy_a.toml", "policy_b.toml")]
+    pol_files = sorted(
+        f.name for f in top if f.name.startswith("policy") and f.name.endswith(".toml")
+    )
+    pol = [_toml_name(files, n) for n in pol_files]
     title = f"leosim {kind}" + (f": {name}" if name else "")
     labels = {"leosim": "leosim", "command": "command", "written_utc": "written"}
     meta = ", ".join(f"{v} {_e(manifest[k])}" for k, v in labels.items() if manifest.get(k))
@@ -263,15 +304,15 @@ def build_report(folder: str | Path, *, max_rows: int = MAX_TABLE_ROWS) -> str:
         "<h2>Files</h2>",
         _files_html(files),
     ]
-    pngs = [f for f in files if f.name.lower().endswith(".png")]
+    pngs = [f for f in top if f.name.lower().endswith(".png")]
     if pngs:
         parts += ["<h2>Plots</h2>", *(_png_html(f) for f in pngs)]
-    csvs = [f for f in files if f.name.lower().endswith(".csv")]
+    csvs = [f for f in top if f.name.lower().endswith(".csv")]
     order = {n: i for i, n in enumerate(_TABLE_ORDER)}
     csvs.sort(key=lambda f: (order.get(f.name, len(order)), f.name))
     if csvs:
         parts += ["<h2>Tables</h2>", *(_table_html(f, max_rows) for f in csvs)]
-    texts = [f for f in files if f.name.lower().endswith((".toml", ".txt", ".md"))]
+    texts = [f for f in top if f.name.lower().endswith((".toml", ".txt", ".md"))]
     if texts:
         parts += ["<h2>Inputs</h2>", *(_text_html(f) for f in texts)]
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

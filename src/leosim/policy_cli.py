@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Annotated
 
@@ -64,18 +65,30 @@ def _evaluate(net, sc, policy, terminals, borders, quiet: bool, label: str):
         )
 
 
+MAX_LABEL_BYTES = 160
+"""Longest policy label in output file names, UTF-8 bytes (``terminals_<label>.parquet`` must
+stay a legal file name: 255 bytes on most file systems)."""
+
+
 def policy_labels(paths: list[Path]) -> list[str]:
-    """File-name labels of several policies (their file stems), refused when two coincide."""
+    """File-name labels of several policies (their file stems: letters of any script, digits,
+    ``.``, ``_``, ``-``; at most :data:`MAX_LABEL_BYTES`), refused when two coincide, also
+    when they differ only in case (one file on a case-insensitive file system)."""
     labels: list[str] = []
+    seen: dict[str, str] = {}
     for p in paths:
-        label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(p).stem).strip("._") or "policy"
-        if label in labels:
+        stem = unicodedata.normalize("NFC", Path(p).stem)
+        label = re.sub(r"[^\w.-]+", "_", stem).strip("._")
+        label = label.encode()[:MAX_LABEL_BYTES].decode(errors="ignore") or "policy"
+        if label.casefold() in seen:
+            other = seen[label.casefold()]
+            both = label if other == label else f"{other} and {label}"
             raise InputError(
-                f"two policies would write the same files ({label}): give them different "
-                "file names",
+                f"two policies would write the same files ({both}): give them different file names",
                 source=p,
                 key="--policy",
             )
+        seen[label.casefold()] = label
         labels.append(label)
     return labels
 

@@ -259,6 +259,7 @@ def _compute(ex, net, t_s, store: ChunkStore, forwarding: bool, on_progress) -> 
     if not todo:
         return
     items = [t_s[slice(*store.plan[k])] for k in todo]
+    ex.workers = max(1, min(ex.workers, len(items)))  # never more local workers than chunks
     # Workers die with this process, and are stopped, not awaited, on Ctrl-C or an error.
     with ex:
         for j, res in ex.run(chunk_task, (net, forwarding), items):

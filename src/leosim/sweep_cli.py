@@ -20,7 +20,7 @@ def command(
         str | None, typer.Option(help="serial, processes, dask or ray (default: the sweep's).")
     ] = None,
     address: Annotated[str | None, typer.Option(help="Dask scheduler or Ray cluster.")] = None,
-    workers: Annotated[int | None, typer.Option(help="Local workers.", min=1)] = None,
+    workers: Annotated[int | None, typer.Option(help="Local workers.", min=1, max=256)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
 ) -> None:
     """Run every case of a sweep; sweep.csv (one row per case) and case-K.csv (its details)."""

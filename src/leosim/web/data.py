@@ -284,7 +284,7 @@ def _check_work(seconds: float, what: str) -> None:
 def _ref(text: str) -> int | str:
     """A station reference: its gid when the text is a whole number, else its name."""
     s = text.strip()
-    return int(s) if s.isdigit() and len(s) < 10 else s
+    return int(s) if s.isascii() and s.isdigit() and len(s) < 10 else s  # "²".isdigit()
 
 
 def _geocentric(p_km: np.ndarray) -> np.ndarray:
