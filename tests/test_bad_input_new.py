@@ -314,3 +314,32 @@ def test_web_station_reference_takes_only_ascii_digits_as_a_gid(text):
     assert text.isdigit()
     assert _ref(text) == text
     assert _ref(" 12 ") == 12
+
+
+# -- leosim catalogue fetch ---------------------------------------------------------------------
+
+_OMM = {
+    "OBJECT_NAME": "STARLINK-1008", "OBJECT_ID": "2019-074A", "EPOCH": "2026-05-12T22:48:42",
+    "MEAN_MOTION": 15.06, "ECCENTRICITY": 0.0001912, "INCLINATION": 53.05,
+    "RA_OF_ASC_NODE": 10.0, "ARG_OF_PERICENTER": 90.0, "MEAN_ANOMALY": 10.0,
+    "EPHEMERIS_TYPE": 0, "CLASSIFICATION_TYPE": "U", "NORAD_CAT_ID": 44714, "ELEMENT_SET_NO": 999,
+    "REV_AT_EPOCH": 1000, "BSTAR": 0.0001, "MEAN_MOTION_DOT": 0.0, "MEAN_MOTION_DDOT": 0,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [({"INCLINATION": 200.0}, "INCLINATION"), ({"RA_OF_ASC_NODE": 400.0}, "RA_OF_ASC_NODE")],
+)
+def test_fetch_checks_omm_as_run_reads_it(change, expected):
+    from leosim.celestrak import count_satellites
+    from leosim.omm import parse_omm_bytes
+
+    good = json.dumps([_OMM])
+    assert count_satellites(good, "omm-json") == len(parse_omm_bytes(good.encode(), "json")) == 1
+    # The fetch's own checker let these through, and `leosim run` then refused the file.
+    bad = json.dumps([{**_OMM, **change}])
+    with pytest.raises(InputError, match=expected):
+        parse_omm_bytes(bad.encode(), "json")
+    with pytest.raises(InputError, match=expected):
+        count_satellites(bad, "omm-json")

@@ -24,7 +24,6 @@ The module prints nothing: notes for the user are returned in :class:`FetchResul
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import http.client
@@ -39,7 +38,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .errors import InputError, LeosimError
+from .omm import parse_omm_bytes
 from .tle import parse_tle_text
 
 CELESTRAK_GP_URL = "https://celestrak.org/NORAD/elements/gp.php"
@@ -64,22 +63,6 @@ MAX_BODY_BYTES = 256 * 1024 * 1024
 FORMATS = {"tle": "tle", "omm-json": "json", "omm-csv": "csv", "omm-xml": "xml"}
 """leosim's format names and the matching ``FORMAT=`` value of CelesTrak's query."""
 
-OMM_REQUIRED_KEYS = (
-    "NORAD_CAT_ID",
-    "EPOCH",
-    "MEAN_MOTION",
-    "ECCENTRICITY",
-    "INCLINATION",
-    "RA_OF_ASC_NODE",
-    "ARG_OF_PERICENTER",
-    "MEAN_ANOMALY",
-    "BSTAR",
-    "MEAN_MOTION_DOT",
-    "MEAN_MOTION_DDOT",
-)
-"""OMM keys that SGP4 needs (CCSDS 502.0-B-3 mean elements and TLE parameters)."""
-
-_OMM_NUMERIC_KEYS = tuple(k for k in OMM_REQUIRED_KEYS if k not in ("NORAD_CAT_ID", "EPOCH"))
 _CELESTRAK_HOSTS = ("celestrak.org", "celestrak.com")
 _GROUP_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _CACHE_VERSION = 1
@@ -159,135 +142,20 @@ def gp_url(group: str, fmt: str, base_url: str = CELESTRAK_GP_URL) -> str:
 def count_satellites(body: str, fmt: str, *, source: str = "<download>") -> int:
     """Number of satellites in ``body`` after checking it parses as ``fmt``.
 
-    TLE goes through :func:`leosim.tle.parse_tle_text` (lengths, checksums, the SGP4 parser);
-    OMM records must carry :data:`OMM_REQUIRED_KEYS` with numbers, an ISO 8601 ``EPOCH`` and an
-    integer ``NORAD_CAT_ID``.  Raises :class:`~leosim.errors.InputError` naming the line or
-    record at fault, also when there is no satellite at all.
+    Every format goes through the reader that leosim itself uses on such a file:
+    :func:`leosim.tle.parse_tle_text` (lengths, checksums, every field, the SGP4 parser) or
+    :func:`leosim.omm.parse_omm_bytes` (every OMM field, its range and the SGP4 elements), so
+    what ``fetch`` accepts is what ``run`` reads.  Raises :class:`~leosim.errors.InputError`
+    naming the line or record at fault, also when there is no satellite at all.
     """
     check_format(fmt)
     if fmt == "tle":
         n = len(parse_tle_text(body, source=source))
-    elif fmt == "omm-json":
-        n = _count_omm_json(body, source)
-    elif fmt == "omm-csv":
-        n = _count_omm_csv(body, source)
     else:
-        n = _count_omm_xml(body, source)
+        n = len(parse_omm_bytes(body.encode("utf-8"), FORMATS[fmt], source=source))
     if n == 0:
         raise InputError("holds no satellites", source=source)
     return n
-
-
-def _check_omm_record(rec: Mapping, source: str, where: str, line: int | None = None) -> None:
-    missing = [k for k in OMM_REQUIRED_KEYS if rec.get(k) in (None, "")]
-    if missing:
-        raise InputError(
-            f"{where} lacks the OMM key(s) {_names(missing)}", source=source, line=line
-        )
-    for k in _OMM_NUMERIC_KEYS:
-        try:
-            ok = math.isfinite(float(rec[k]))
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise InputError(
-                f"{where}: {k} is {rec[k]!r}, expected a number", source=source, line=line
-            )
-    try:
-        norad = int(str(rec["NORAD_CAT_ID"]).strip())
-    except ValueError:
-        norad = -1
-    if norad <= 0:
-        raise InputError(
-            f"{where}: NORAD_CAT_ID is {rec['NORAD_CAT_ID']!r}, expected a positive integer",
-            source=source,
-            line=line,
-        )
-    try:
-        datetime.fromisoformat(str(rec["EPOCH"]).strip())
-    except ValueError:
-        raise InputError(
-            f"{where}: EPOCH is {rec['EPOCH']!r}, expected an ISO 8601 time "
-            "such as 2026-05-12T22:48:42.000000",
-            source=source,
-            line=line,
-        ) from None
-    if not float(rec["MEAN_MOTION"]) > 0 or not 0 <= float(rec["ECCENTRICITY"]) < 1:
-        raise InputError(
-            f"{where}: MEAN_MOTION must be > 0 rev/day and ECCENTRICITY in [0, 1), got "
-            f"{rec['MEAN_MOTION']!r} and {rec['ECCENTRICITY']!r}",
-            source=source,
-            line=line,
-        )
-
-
-def _names(keys: list[str], limit: int = 3) -> str:
-    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def _count_omm_json(body: str, source: str) -> int:
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
-        ) from None
-    if not isinstance(data, list):
-        raise InputError(
-            f"expected a JSON list of OMM records, got a {type(data).__name__}", source=source
-        )
-    for i, rec in enumerate(data):
-        if not isinstance(rec, dict):
-            raise InputError(
-                f"record [{i}] is a {type(rec).__name__}, expected an OMM object", source=source
-            )
-        _check_omm_record(rec, source, f"record [{i}]")
-    return len(data)
-
-
-def _count_omm_csv(body: str, source: str) -> int:
-    reader = csv.DictReader(io.StringIO(body))
-    header = reader.fieldnames or []
-    missing = [k for k in OMM_REQUIRED_KEYS if k not in header]
-    if missing:
-        raise InputError(
-            f"the CSV header lacks the OMM column(s) {_names(missing)}", source=source, line=1
-        )
-    n = 0
-    for row in reader:
-        if None in row:
-            raise InputError(
-                f"row has {len(header) + len(row[None])} fields, the header {len(header)}",
-                source=source,
-                line=reader.line_num,
-            )
-        _check_omm_record(row, source, "row", line=reader.line_num)
-        n += 1
-    return n
-
-
-def _count_omm_xml(body: str, source: str) -> int:
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else None
-        raise InputError(f"not valid XML: {exc}", source=source, line=line) from None
-    # CCSDS NDM/XML (CCSDS 505.0-B): <ndm><omm><body><segment><metadata/><data>...</data>.
-    if _local(root.tag) not in ("ndm", "omm"):
-        raise InputError(
-            f"expected a CCSDS NDM/OMM XML document (root <ndm> or <omm>), got <{root.tag}>",
-            source=source,
-        )
-    segments = [el for el in root.iter() if _local(el.tag) == "segment"]
-    for i, seg in enumerate(segments):
-        rec = {_local(el.tag): (el.text or "").strip() for el in seg.iter()}
-        _check_omm_record(rec, source, f"segment [{i}]")
-    return len(segments)
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def describe_body(body: str) -> str:
