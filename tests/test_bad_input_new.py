@@ -343,3 +343,23 @@ def test_fetch_checks_omm_as_run_reads_it(change, expected):
         parse_omm_bytes(bad.encode(), "json")
     with pytest.raises(InputError, match=expected):
         count_satellites(bad, "omm-json")
+
+
+def test_report_names_a_symbolic_link_as_such(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / "summary.csv").symlink_to(tmp_path)
+    (d / "manifest.json").write_text(json.dumps({"files": {"summary.csv": {}}}))
+    r = _cli("report", d)
+    # It said "which is not a regular file, not a regular file".
+    assert (
+        r.exit_code == 2 and "summary.csv, which is a symbolic link, not a regular file" in r.output
+    )
+
+
+def test_serve_unknown_host_names_the_host_option():
+    from leosim.web_cli import _bind
+
+    # "nohost.invalid" cannot resolve (RFC 6761); the error was keyed [--port].
+    with pytest.raises(InputError, match=r"\[--host\] cannot listen on nohost\.invalid:8799"):
+        _bind(None, "nohost.invalid", 8799)

@@ -77,6 +77,8 @@ def file_kind(mode: int) -> str:
         return "a block device"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISLNK(mode):  # from os.lstat
+        return "a symbolic link"
     return "not a regular file"
 
 

@@ -80,7 +80,8 @@ def _bind(config, host: str, port: int):
     except OSError as exc:
         sock.close()
         raise InputError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", key="--port"
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            key="--host" if isinstance(exc, socket.gaierror) else "--port",
         ) from None
     sock.listen(128)
     sock.set_inheritable(True)
