@@ -363,3 +363,23 @@ def test_serve_unknown_host_names_the_host_option():
     # "nohost.invalid" cannot resolve (RFC 6761); the error was keyed [--port].
     with pytest.raises(InputError, match=r"\[--host\] cannot listen on nohost\.invalid:8799"):
         _bind(None, "nohost.invalid", 8799)
+
+
+def test_policy_table_never_cuts_the_labels_that_tell_policies_apart(tmp_path):
+    sc = tmp_path / "sc.toml"
+    sc.write_text(
+        '[constellation]\npreset = "starlink-gen1"\n[terminals]\ncountries = ["TWN"]\n'
+        "n_per_country = 3\nseed = 1\n[time]\nduration_s = 60\nstep_s = 60\n"
+        "[output]\nplot = false\nparquet = false\n"
+    )
+    names = ["taiwan_activated_jp_ph", "taiwan_activated_jp_ph_tokyo"]
+    for n in names:
+        (tmp_path / f"{n}.toml").write_text('[countries]\nTWN = "not_activated"\n')
+    args = [a for n in names for a in ("-p", tmp_path / f"{n}.toml")]
+    r = _cli("policy", "evaluate", sc, *args, "--out", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    # Both labels were shown as "taiwa…" on an 80-column terminal (or a pipe).
+    assert "…" not in r.output
+    # The policy column, folded over several lines, read top to bottom.
+    first_cells = [line.split("│")[1].strip() for line in r.output.splitlines() if "│" in line]
+    assert "".join(first_cells) == "".join(names)

@@ -110,7 +110,9 @@ def _print_countries(table, title: str, limit: int = 15) -> None:
         "lands in",
     )
     for c in cols:
-        t.add_column(c, justify="left" if c in ("country", "PoP", "lands in") else "right")
+        t.add_column(
+            c, justify="left" if c in ("country", "PoP", "lands in") else "right", overflow="fold"
+        )
     order = np.argsort(-np.asarray(table["weight"], dtype=float))[:limit]
     for i in order:
         fl = table["foreign_landing_share"][i]
@@ -250,7 +252,9 @@ def _print_policies(labels: list[str], tables: list[dict], title: str, limit: in
     )
     for c in cols:
         t.add_column(
-            c, justify="left" if c in ("policy", "country", "PoP", "lands in") else "right"
+            c,
+            justify="left" if c in ("policy", "country", "PoP", "lands in") else "right",
+            overflow="fold",  # never "taiwa…" for four policies that all start alike
         )
     for label, ct in zip(labels, tables, strict=True):
         order = np.argsort(-np.asarray(ct["weight"], dtype=float), kind="stable")[:limit]
@@ -368,7 +372,9 @@ def compare(
         "RTT to PoP B",
         "lands in (B)",
     ):
-        t.add_column(c, justify="left" if c in ("country", "lands in (B)") else "right")
+        t.add_column(
+            c, justify="left" if c in ("country", "lands in (B)") else "right", overflow="fold"
+        )
     changed = np.flatnonzero(
         (np.abs(diff["served_share_change"]) > 1e-9) | (diff["landing_a"] != diff["landing_b"])
     )
