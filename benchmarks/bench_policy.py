@@ -12,9 +12,11 @@
       numba kernels (default) and, in the same run for the ratio, scipy's Dijkstra;
     * pairs: routing state towards the pairs' endpoints plus the route table (path, RTT,
       hops) of every pair, as ``leosim run`` without forwarding state.  With all pairs every
-      station is an endpoint, so this costs the same trees plus the pair table.
+      station is an endpoint, so this costs the same trees plus the pair table;
+    * pairs + routes.csv rows: the same and the table's CSV text (as ``leosim run`` writes
+      it, without the disk).
 
-    Targets: full state <= 25 ms per step at 100 ms steps (issue 9); pairs <= 0.1 s.
+    Targets (issue 9): full state <= 25 ms per step at 100 ms steps; pairs <= 60 ms.
 
 (b) Policy evaluation: 10,000 population-weighted terminals in every country
     (``sample_terminals(all codes, n_total=10000)``), one orbit (95 min at 60 s steps) on the
@@ -123,10 +125,26 @@ def routing_benchmark(tle: Path, repeats: int, steps: int, step_s: float) -> Non
             t_prev = now
         return np.array(per_step[1:])
 
+    def pairs_and_csv() -> np.ndarray:
+        from leosim._csvtext import csv_rows_text
+        from leosim.outputs import csv_row_columns, to_arrow
+        from leosim.simulate import ROUTE_COLUMNS
+
+        per_step = []
+        t_prev = time.perf_counter()
+        for t, state in iter_states(net, t_s, destinations=endpoints):
+            cols = pair_table(t, state, net.pairs).columns
+            csv_rows_text(to_arrow(csv_row_columns({k: cols[k] for k in ROUTE_COLUMNS})))
+            now = time.perf_counter()
+            per_step.append(now - t_prev)
+            t_prev = now
+        return np.array(per_step[1:])
+
     runs = (
         ("full state (100 destinations), numba", lambda: full_state("numba"), 0.025),
         ("full state (100 destinations), scipy", lambda: full_state("scipy"), None),
-        ("pairs, numba", pairs_only, 0.1),
+        ("pairs, numba", pairs_only, 0.06),
+        ("pairs + routes.csv rows as text, numba", pairs_and_csv, None),
     )
     result = {}
     for label, fn, target in runs:
