@@ -224,3 +224,26 @@ def test_two_workers_give_exactly_the_serial_results():
     for k in fw1:
         assert np.array_equal(fw1[k], fw2[k]), k
     assert len(fw1["node"]) > 100 * 1684  # the first step in full, then some changes
+
+
+def test_steps_are_every_multiple_of_the_step_inside_the_window():
+    """Steps at k * step_s for every k with k * step_s < duration_s, counted in exact decimal
+    arithmetic (0.3 s at 0.2 s is two steps; 200 s at 0.1 s is 2,000, not 2,001)."""
+    import random
+    from decimal import ROUND_CEILING, Decimal
+
+    from leosim.scenario import TimeSpec
+
+    rng = random.Random(7)
+    cases = [("0.3", "0.2"), ("200", "0.1"), ("5700", "60"), ("2.5", "1"), ("1", "1")]
+    cases += [
+        (f"{rng.randint(1, 5000) / 10:g}", f"{rng.choice([0.1, 0.2, 0.25, 1, 7.5, 60]):g}")
+        for _ in range(200)
+    ]
+    for d, s in cases:
+        if Decimal(d) < Decimal(s):
+            continue
+        # #{k >= 0 : k s < d} = ceil(d / s), in exact decimals
+        want = int((Decimal(d) / Decimal(s)).to_integral_value(rounding=ROUND_CEILING))
+        got = TimeSpec(duration_s=float(d), step_s=float(s)).num_steps
+        assert got == want, (d, s, got, want)

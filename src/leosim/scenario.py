@@ -249,7 +249,13 @@ class TimeSpec(_Strict):
         """Number of time steps."""
         if self.times_s is not None:
             return len(self.times_s)
-        return int(np.floor(self.duration_s / self.step_s + 1e-9))
+        # Steps at 0, step_s, 2 step_s, ... < duration_s: a partial last step still starts
+        # inside the window (0.3 s at 0.2 s is two steps), while a quotient a rounding error
+        # above a whole number (200 s / 0.1 s) adds none.
+        if self.duration_s < self.step_s:
+            return 0
+        q = self.duration_s / self.step_s
+        return int(np.ceil(q - 1e-9 * max(q, 1.0)))
 
     def offsets_s(self) -> np.ndarray:
         """Seconds after ``start`` of every time step."""
