@@ -25,6 +25,7 @@ from .errors import InputError
 from .sssp import HAVE_NUMBA
 
 if HAVE_NUMBA:
+    import numba
     from numba import njit, prange
 
 
@@ -369,6 +370,8 @@ def _einsum3_order() -> int:
 
 
 _GRID_MAX_CELLS_PER_AXIS = 64
+_PARALLEL_MIN_PAIRS = 10_000_000
+"""Station x satellite pairs from which the grid search uses numba's threads."""
 """The grid of :func:`_grid_links` has at most this many cells along an axis (cells grow
 when the search radius is small against the constellation's extent)."""
 
@@ -405,13 +408,20 @@ def _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, order):
     lim2 = lim * lim
     grid = (s_start, s_members, g_start, g_members, occupied, dims)
     counts = np.zeros(len(gs), dtype=np.int64)
-    _count_cells(gs, sats, lim2, grid, counts)
-    offsets = np.zeros(len(gs) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    k = int(offsets[-1])
-    s = np.empty(k, dtype=np.int64)
-    r, sin_el = (np.empty(k), np.empty(k)) if order >= 0 else (np.empty(0), np.empty(0))
-    _fill_cells(gs, up, sats, lim2, grid, order, offsets, s, r, sin_el)
+    threads = numba.get_num_threads()
+    # Few stations: one thread (waking the others costs more than it saves, and on a busy
+    # machine a parallel region can wait a whole time slice for a descheduled thread).
+    numba.set_num_threads(threads if len(gs) * len(sats) >= _PARALLEL_MIN_PAIRS else 1)
+    try:
+        _count_cells(gs, sats, lim2, grid, counts)
+        offsets = np.zeros(len(gs) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        k = int(offsets[-1])
+        s = np.empty(k, dtype=np.int64)
+        r, sin_el = (np.empty(k), np.empty(k)) if order >= 0 else (np.empty(0), np.empty(0))
+        _fill_cells(gs, up, sats, lim2, grid, order, offsets, s, r, sin_el)
+    finally:
+        numba.set_num_threads(threads)
     g = np.repeat(np.arange(len(gs), dtype=np.int64), counts)
     return g, s, r, sin_el
 
