@@ -383,3 +383,10 @@ def test_policy_table_never_cuts_the_labels_that_tell_policies_apart(tmp_path):
     # The policy column, folded over several lines, read top to bottom.
     first_cells = [line.split("│")[1].strip() for line in r.output.splitlines() if "│" in line]
     assert "".join(first_cells) == "".join(names)
+
+
+def test_report_is_never_written_into_the_folder_it_reports_on(tmp_path):
+    d = _fake_output(tmp_path, {"summary.csv": b"a,b\n1,2\n"})
+    r = _cli("report", d, "--out", d / "inside.html")
+    assert r.exit_code == 2 and "[--out] is inside the folder it reports on" in r.output
+    assert sorted(p.name for p in d.iterdir()) == ["manifest.json", "summary.csv"]

@@ -337,6 +337,13 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     """Write the report of ``folder`` to ``out`` (default :func:`default_report_path`)."""
     text = build_report(folder)
     target = Path(out) if out is not None else default_report_path(folder)
+    if os.path.realpath(target.parent) == os.path.realpath(folder):
+        # An unlisted file there would make the next run refuse (or a reader distrust) it.
+        raise InputError(
+            "is inside the folder it reports on; write the report beside it (the default)",
+            source=target,
+            key="--out",
+        )
     with atomic_output_file(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
