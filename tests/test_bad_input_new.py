@@ -390,3 +390,38 @@ def test_report_is_never_written_into_the_folder_it_reports_on(tmp_path):
     r = _cli("report", d, "--out", d / "inside.html")
     assert r.exit_code == 2 and "[--out] is inside the folder it reports on" in r.output
     assert sorted(p.name for p in d.iterdir()) == ["manifest.json", "summary.csv"]
+
+
+def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from leosim import policy_cli
+
+    sc = tmp_path / "sc.toml"
+    sc.write_text(
+        '[constellation]\npreset = "starlink-gen1"\n[terminals]\ncountries = ["TWN"]\n'
+        "n_per_country = 2\nseed = 1\n[time]\nduration_s = 60\nstep_s = 60\n"
+        "[output]\nplot = false\nparquet = false\n"
+    )
+    alive_before: list[int] = []
+    refs: list[weakref.ref] = []
+    real = policy_cli._evaluate
+
+    def tracked(*args, **kwargs):
+        gc.collect()
+        alive_before.append(sum(r() is not None for r in refs))
+        res = real(*args, **kwargs)
+        refs.append(weakref.ref(res))
+        return res
+
+    monkeypatch.setattr(policy_cli, "_evaluate", tracked)
+    args = []
+    for k in range(3):
+        (tmp_path / f"p{k}.toml").write_text(f'name = "p{k}"\n')
+        args += ["-p", tmp_path / f"p{k}.toml"]
+    r = _cli("policy", "evaluate", sc, *args, "--out", tmp_path / "o", "-q")
+    assert r.exit_code == 0, r.output
+    # Hundreds of policies over a long window used to keep every (times x terminals) result.
+    assert alive_before == [0, 0, 0]
+    assert (tmp_path / "o" / "terminals_p2.csv").exists()

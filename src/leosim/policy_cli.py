@@ -168,11 +168,19 @@ def evaluate(
         pols = [load_policy(p, borders=borders) for p in policy]
         terms = load_terminals(sc, terminals, borders)
         net = build_network(sc)
-        results = [_evaluate(net, sc, p, terms, borders, quiet, p.name) for p in pols]
         with OutputDir(out) as o:
+            # One policy's (times x terminals) result in memory at a time, whatever their number.
             tables = [
-                _write_evaluation(o, sc, r, p, path, label, borders)
-                for r, p, path, label in zip(results, pols, policy, labels, strict=True)
+                _write_evaluation(
+                    o,
+                    sc,
+                    _evaluate(net, sc, p, terms, borders, quiet, p.name),
+                    p,
+                    path,
+                    label,
+                    borders,
+                )
+                for p, path, label in zip(pols, policy, labels, strict=True)
             ]
             if len(pols) > 1:
                 _write_policies_csv(o, labels, pols, tables)
