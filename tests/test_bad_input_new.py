@@ -425,3 +425,20 @@ def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypa
     # Hundreds of policies over a long window used to keep every (times x terminals) result.
     assert alive_before == [0, 0, 0]
     assert (tmp_path / "o" / "terminals_p2.csv").exists()
+
+
+@pytest.mark.parametrize("kind", ["link", "file"])
+def test_a_resume_folder_that_is_not_a_folder_is_refused_untouched(scenario, tmp_path, kind):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "data.txt").write_text("precious")
+    store = tmp_path / ".o.leosim-resume"
+    if kind == "link":
+        store.symlink_to(victim)  # clearing "the store" used to delete victim/data.txt
+    else:
+        store.write_text("x")  # used to be a NotADirectoryError traceback
+    for extra in ([], ["--resume"]):
+        r = _cli("run", scenario, "--out", tmp_path / "o", "-q", *extra)
+        assert r.exit_code == 2 and ".o.leosim-resume (leosim's resume folder) is a" in r.output
+    assert sorted(p.name for p in victim.iterdir()) == ["data.txt"]
+    assert not (tmp_path / "o").exists()

@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._io import file_kind
 from .errors import InputError
 
 LOCK_WAIT_S = 5.0
@@ -120,6 +122,7 @@ class ChunkStore:
                 os.mkdir(st.root)
             except FileExistsError:
                 pass
+            st._check_not_linked()
             if st._lock():
                 break
         else:  # pragma: no cover - someone keeps replacing the folder
@@ -130,6 +133,20 @@ class ChunkStore:
             st.release()
             raise
         return st
+
+    def _check_not_linked(self) -> None:
+        """InputError unless ``root`` is a real folder: through a symbolic link, clearing the
+        store would delete whatever the link points to."""
+        try:
+            mode = os.lstat(self.root).st_mode
+        except FileNotFoundError:
+            return  # removed meanwhile: made again on the next try
+        if not stat.S_ISDIR(mode):
+            raise InputError(
+                f"{self.root.name} (leosim's resume folder) is {file_kind(mode)}, not a folder "
+                "leosim made; remove it or give another --out",
+                source=self.final,
+            )
 
     def _lock(self) -> bool:
         """Lock ``root/lock``; False if ``root`` was removed meanwhile (try again)."""
