@@ -135,7 +135,7 @@ def _run(
             f"{plural(res.blocked_pairs, 'pair')} blocked by the policy: see blocked_pairs.csv",
             soft_wrap=True,
         )
-    if res.blocked_pairs and not len(res.network.pairs):
+    if res.blocked_pairs and not len(res.network.pairs) and not res.forwarding_rows:
         out_console.print("no pair may route under this policy; nothing was routed")
         out_console.print(outputs_line(out, res.files), soft_wrap=True)
         return
