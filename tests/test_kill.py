@@ -252,3 +252,44 @@ def test_a_hung_cleanup_still_ends_the_process(tmp_path, how):
     assert rc == 143, (rc, stderr)
     assert 0.9 <= elapsed_s < 10.0, elapsed_s
     assert stderr.strip().splitlines() == ["interrupted (SIGTERM)"], stderr
+
+
+def test_a_signal_inside_a_finalizer_is_not_lost(tmp_path):
+    """SIGTERM while a ``__del__`` runs (as Dask's Future.__del__ did in CI): Python cannot
+    raise out of a finalizer, so the interrupt is delivered again once it returns, and the
+    process ends at once with 143 and one line, no "Exception ignored" traceback."""
+    script = (
+        "import time\n"
+        "from leosim import _signals\n"
+        "_signals.CLEANUP_LIMIT_S = 30.0\n"
+        "_signals.install()\n"
+        "class Slow:\n"
+        "    def __del__(self):\n"
+        "        print('in-del', flush=True)\n"
+        "        time.sleep(3)\n"
+        "try:\n"
+        "    x = Slow()\n"
+        "    del x\n"
+        "    time.sleep(60)\n"
+        "except KeyboardInterrupt as exc:\n"
+        "    _signals.exit_interrupted(exc)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert p.stdout.readline().strip() == b"in-del"
+    t0 = time.monotonic()
+    os.kill(p.pid, signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        rc = "hung"
+    stderr = p.stderr.read().decode()
+    assert rc == 143, (rc, stderr)
+    assert time.monotonic() - t0 < 10.0
+    assert stderr.strip().splitlines() == ["interrupted (SIGTERM)"], stderr

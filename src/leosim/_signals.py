@@ -71,12 +71,43 @@ def _announce(code: int) -> None:
         pass
 
 
+def _redeliver(signum: int) -> None:
+    try:
+        os.kill(os.getpid(), signum)
+    except OSError:
+        pass
+
+
+def _unraisable(hook):
+    """A :data:`sys.unraisablehook` that delivers an interrupt again instead of printing it.
+
+    A signal can arrive while a finalizer (``__del__``, a weakref callback) runs, and Python
+    cannot propagate an exception out of one: it would print "Exception ignored in ..." with a
+    traceback and go on as if nothing had happened.  The signal is sent again a moment later,
+    when the main thread is (almost surely) back in ordinary code, where it raises as usual.
+    """
+
+    def handle(unraisable) -> None:
+        exc = getattr(unraisable, "exc_value", None)
+        if isinstance(exc, Interrupted):
+            t = threading.Timer(0.01, _redeliver, args=(exc.signum,))
+            t.daemon = True
+            t.start()
+            return
+        hook(unraisable)
+
+    handle.leosim = True
+    return handle
+
+
 def install() -> None:
     """Make SIGINT, SIGTERM and SIGHUP raise :class:`Interrupted` (main thread only)."""
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
             signal.signal(sig, _raise)
+    if not getattr(sys.unraisablehook, "leosim", False):
+        sys.unraisablehook = _unraisable(sys.unraisablehook)
 
 
 def received() -> list[int]:
