@@ -509,3 +509,42 @@ def test_sweep_command_writes_one_row_per_case(tmp_path):
         p.name for p in (tmp_path / "o").iterdir()
     }
     assert "t: 2 cases" in r.stdout
+
+
+def test_policy_sweep_row_is_population_weighted_as_countries_csv(tmp_path):
+    """A policy case's served share and median RTT to the PoP weigh each terminal by the
+    people it stands for, as ``leosim policy evaluate``'s countries.csv does."""
+    from leosim.borders import Borders
+    from leosim.policy import load_policy
+    from leosim.scenario import load_scenario
+    from leosim.service import evaluate
+    from leosim.simulate import build_network
+    from leosim.sweep import load_sweep, run_sweep
+
+    (tmp_path / "s.toml").write_text(
+        '[constellation]\npreset = "starlink-550-hypatia"\n'
+        '[terminals]\ncountries = ["TWN", "JPN"]\nn_per_country = 5\nseed = 3\n'
+        "[time]\nduration_s = 120\nstep_s = 60\n"
+    )
+    (tmp_path / "p.toml").write_text('[countries]\nTWN = "not_activated"\n')
+    (tmp_path / "w.toml").write_text('scenarios = ["s.toml"]\npolicies = ["p.toml"]\n')
+    _, cases, _ = load_sweep(tmp_path / "w.toml")
+    row = run_sweep(cases, executor="serial")[0][0]
+    borders = Borders.default()
+    from leosim.policy_cli import load_terminals
+
+    sc = load_scenario(tmp_path / "s.toml")
+    terms = load_terminals(sc, None, borders)
+    res = evaluate(
+        build_network(sc),
+        load_policy(tmp_path / "p.toml"),
+        terms,
+        sc.time.offsets_s(),
+        borders=borders,
+    )
+    w = terms.weight
+    assert row["served_share"] == pytest.approx(np.sum(res.served_fraction * w) / w.sum())
+    assert row["served_share"] != pytest.approx(res.served_fraction.mean())  # not a head count
+    jp = res.country_table(borders)
+    i = list(jp["country"]).index("JPN")
+    assert row["median_rtt_pop_ms"] == pytest.approx(jp["median_rtt_pop_ms"][i], rel=1e-6)

@@ -296,6 +296,11 @@ def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
     return _weighted_quantile_index(x, w, 0.5)
 
 
+def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    """The ``q`` quantile of ``x`` with weights ``w`` (the lower one at a tie; NaN if empty)."""
+    return _weighted_quantile(x, w, q)
+
+
 def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     i = _weighted_quantile_index(x, w, q)
     return float(x[i]) if i >= 0 else float("nan")

@@ -202,7 +202,7 @@ def _policy_case(sc, policy_path: str) -> tuple[dict, dict[str, np.ndarray]]:
     from .borders import Borders
     from .ground_segment import read_terminals_csv, sample_terminals
     from .policy import load_policy
-    from .service import evaluate
+    from .service import evaluate, weighted_quantile
     from .simulate import build_network
 
     borders = Borders.default()
@@ -223,14 +223,20 @@ def _policy_case(sc, policy_path: str) -> tuple[dict, dict[str, np.ndarray]]:
     res = evaluate(net, pol, terms, t_s, borders=borders, latency=sc.latency.model())
     served = res.served_fraction
     rtt = res.pop_paths.rtt_pop_ms if res.pop_paths is not None else res.rtt_ms
-    ok = rtt[np.isfinite(rtt)]
+    finite = np.isfinite(rtt)
+    # Weighted by the people each terminal stands for, as countries.csv is.
+    w = np.asarray(terms.weight, dtype=float)
     row = {
         "satellites": net.num_sats,
         "terminals": len(terms),
         "steps": len(t_s),
-        "served_share": float(served.mean()) if len(served) else math.nan,
+        "served_share": float(np.average(served, weights=w)) if w.sum() > 0 else math.nan,
         "never_served": int((served == 0).sum()),
-        "median_rtt_pop_ms": float(np.median(ok)) if len(ok) else math.nan,
+        "median_rtt_pop_ms": (
+            weighted_quantile(rtt[finite], np.broadcast_to(w, rtt.shape)[finite], 0.5)
+            if finite.any()
+            else math.nan
+        ),
     }
     detail = {
         "terminal_id": np.asarray(terms.terminal_id, dtype=object),
