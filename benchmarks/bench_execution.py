@@ -75,7 +75,7 @@ def _timed_chunk(shared, t_s):
 
 def one(executor: str, workers: int, text: str, out: str) -> dict:
     """Run the scenario once on ``executor`` in this process; the measurements as a dict."""
-    from leosim import runner
+    from leosim.cli import runner
     from leosim.scenario import parse_scenario
 
     chunks: list[dict] = []

@@ -67,7 +67,7 @@ def test_run_refuses_absurd_worker_counts_before_any_work(scenario, tmp_path):
 
 
 def test_local_workers_never_outnumber_the_chunks(monkeypatch):
-    from leosim import runner
+    from leosim.cli import runner
 
     class Store:
         plan = ((0, 1), (1, 2))
@@ -114,8 +114,8 @@ def test_policy_blocking_every_pair_says_nothing_was_routed(scenario, tmp_path):
 
 def test_resume_refuses_chunks_of_another_policy(scenario, tmp_path, monkeypatch):
     from leosim import chunkstore
+    from leosim.cli.runner import run_scenario
     from leosim.policy import load_policy
-    from leosim.runner import run_scenario
     from leosim.scenario import load_scenario
 
     sc, text = load_scenario(scenario), scenario.read_text()
@@ -169,7 +169,7 @@ def test_resume_refuses_chunks_of_another_policy(scenario, tmp_path, monkeypatch
 
 
 def test_policy_labels_keep_any_script_and_fit_a_file_name(tmp_path):
-    from leosim.policy_cli import policy_labels
+    from leosim.cli.policy import policy_labels
 
     # Two different Unicode names used to collapse to "policy" and be refused.
     assert policy_labels([Path("台湾.toml"), Path("日本.toml")]) == ["台湾", "日本"]
@@ -185,7 +185,7 @@ def test_policy_labels_keep_any_script_and_fit_a_file_name(tmp_path):
     "names", [("ta.toml", "TA.toml"), ("x/off.toml", "y/off.toml"), ("é.toml", "e\u0301.toml")]
 )
 def test_policy_labels_refuse_names_that_share_files(names):
-    from leosim.policy_cli import policy_labels
+    from leosim.cli.policy import policy_labels
 
     # Case-only differences are one file on a case-insensitive file system; é is é.
     with pytest.raises(InputError, match="two policies would write the same files"):
@@ -358,7 +358,7 @@ def test_report_names_a_symbolic_link_as_such(tmp_path):
 
 
 def test_serve_unknown_host_names_the_host_option():
-    from leosim.web_cli import _bind
+    from leosim.cli.serve import _bind
 
     # "nohost.invalid" cannot resolve (RFC 6761); the error was keyed [--port].
     with pytest.raises(InputError, match=r"\[--host\] cannot listen on nohost\.invalid:8799"):
@@ -396,7 +396,7 @@ def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypa
     import gc
     import weakref
 
-    from leosim import policy_cli
+    from leosim.cli import policy as policy_cli
 
     sc = tmp_path / "sc.toml"
     sc.write_text(

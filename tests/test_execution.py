@@ -32,9 +32,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from leosim import chunkstore
+from leosim.cli.runner import run_scenario
 from leosim.errors import InputError
 from leosim.execution import plan_chunks
-from leosim.runner import run_scenario
 from leosim.scenario import parse_scenario
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc")
@@ -531,7 +531,7 @@ def test_policy_sweep_row_is_population_weighted_as_countries_csv(tmp_path):
     _, cases, _ = load_sweep(tmp_path / "w.toml")
     row = run_sweep(cases, executor="serial")[0][0]
     borders = Borders.default()
-    from leosim.policy_cli import load_terminals
+    from leosim.cli.policy import load_terminals
 
     sc = load_scenario(tmp_path / "s.toml")
     terms = load_terminals(sc, None, borders)

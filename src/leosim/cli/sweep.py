@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ._cliutil import console, out_console, outputs_line, plural
-from ._cliutil import fail as _fail
-from .errors import LeosimError
+from ..errors import LeosimError
+from ._util import console, out_console, outputs_line, plural
+from ._util import fail as _fail
 
 
 def command(
@@ -26,9 +26,9 @@ def command(
     """Run every case of a sweep; sweep.csv (one row per case) and case-K.csv (its details)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from .execution import make_executor, resolve_executor
-    from .outputs import OutputDir, check_output_dir, write_table
-    from .sweep import load_sweep, rows_table, run_sweep
+    from ..execution import make_executor, resolve_executor
+    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..sweep import load_sweep, rows_table, run_sweep
 
     try:
         if address is not None and executor is None:

@@ -9,8 +9,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._cliutil import fail, out_console, outputs_line, plural, step_progress
-from .errors import LeosimError
+from ..errors import LeosimError
+from ._util import fail, out_console, outputs_line, plural, step_progress
 
 
 def coverage(
@@ -36,14 +36,14 @@ def coverage(
     ] = False,
 ) -> None:
     """Satellites in view above the minimum elevation, share of time covered and longest gap."""
-    from .borders import Borders
-    from .coverage import coverage as run_coverage
-    from .coverage import equal_area_grid, population_points
-    from .outputs import OutputDir, check_output_dir, write_table
-    from .policy import load_policy
-    from .reports import plot_coverage_map
-    from .scenario import load_scenario
-    from .simulate import build_network
+    from ..borders import Borders
+    from ..coverage import coverage as run_coverage
+    from ..coverage import equal_area_grid, population_points
+    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..policy import load_policy
+    from ..reports import plot_coverage_map
+    from ..scenario import load_scenario
+    from ..simulate import build_network
 
     try:
         sc = load_scenario(scenario)
@@ -51,7 +51,7 @@ def coverage(
         cs = sc.coverage
         res_deg = resolution_deg if resolution_deg is not None else cs.resolution_deg
         if not res_deg > 0:
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(f"must be > 0, got {res_deg}", key="--resolution-deg")
         grid = equal_area_grid(res_deg)  # checks the size before any propagation
@@ -63,8 +63,8 @@ def coverage(
         if cs.population:
             sets.append(("population", population_points()))
         if points is not None:
-            from .coverage import Points
-            from .ground_segment import read_terminals_csv
+            from ..coverage import Points
+            from ..ground_segment import read_terminals_csv
 
             given = read_terminals_csv(points, borders=borders)
             sets.append(

@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from ._cliutil import console, fail
-from .errors import InputError, LeosimError
+from ..errors import InputError, LeosimError
+from ._util import console, fail
 
 
 def _model(scenario: Path | None, policies: list[Path]):
-    from .borders import Borders
-    from .policy import load_policy
-    from .scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
-    from .web.data import WebModel
+    from ..borders import Borders
+    from ..policy import load_policy
+    from ..scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
+    from ..web.data import WebModel
 
     if scenario is None:
         sc = parse_scenario(tomllib.loads(DEMO_SCENARIO_TOML), source="<built-in demo>")
@@ -45,7 +45,7 @@ def command(
         try:
             import uvicorn
 
-            from .web.app import create_app
+            from ..web.app import create_app
         except ModuleNotFoundError as exc:
             raise InputError(
                 f"leosim serve needs the web extra ({exc.name} is missing): "

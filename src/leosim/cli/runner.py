@@ -36,15 +36,15 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from ._csvtext import csv_rows_text
-from .chunkstore import ChunkStore
-from .errors import InputError
-from .execution import make_executor, plan_chunks, resolve_executor
-from .outputs import OutputDir, csv_row_columns, to_arrow, write_table
-from .pair_policy import restrict_pairs
-from .reports import pair_summary, plot_rtt
-from .scenario import Scenario
-from .simulate import (
+from .._csvtext import csv_rows_text
+from ..chunkstore import ChunkStore
+from ..errors import InputError
+from ..execution import make_executor, plan_chunks, resolve_executor
+from ..outputs import OutputDir, csv_row_columns, to_arrow, write_table
+from ..pair_policy import restrict_pairs
+from ..reports import pair_summary, plot_rtt
+from ..scenario import Scenario
+from ..simulate import (
     ROUTE_COLUMNS,
     Network,
     RouteTable,
@@ -225,7 +225,7 @@ def run_fingerprint(
 ) -> str:
     """SHA-256 of everything a run's chunks depend on: leosim's version, the scenario text,
     the network (element sets, stations, links, limits, pairs), the time grid and chunk plan."""
-    from . import __version__
+    from .. import __version__
 
     h = hashlib.sha256()
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from ._cliutil import console, out_console
-from ._cliutil import fail as _fail
-from .celestrak import CELESTRAK_GP_URL
-from .errors import LeosimError
+from ..celestrak import CELESTRAK_GP_URL
+from ..errors import LeosimError
+from ._util import console, out_console
+from ._util import fail as _fail
 
 app = typer.Typer(
     help="Satellite catalogues: fetch the flying constellation.", no_args_is_help=True
@@ -54,8 +54,8 @@ def fetch(
     Inside 2 hours of the last download the cached copy is served without a request; after
     that the request is conditional. Every download is checked before it replaces the cache.
     """
-    from .celestrak import FetchError, check_out_path, fetch_gp, write_out
-    from .outputs import check_output_file
+    from ..celestrak import FetchError, check_out_path, fetch_gp, write_out
+    from ..outputs import check_output_file
 
     try:
         check_out_path(out)

@@ -11,9 +11,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._cliutil import TYPER_SETTINGS, out_console, outputs_line, plural, step_progress
-from ._cliutil import fail as _fail
-from .errors import InputError, LeosimError
+from ..errors import InputError, LeosimError
+from ._util import TYPER_SETTINGS, out_console, outputs_line, plural, step_progress
+from ._util import fail as _fail
 
 app = typer.Typer(
     help="Service policy: who is served where, and what changes.",
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 def load_terminals(sc, terminals_csv: Path | None, borders):
     """Terminals from ``--terminals``, else from the scenario's ``[terminals]`` table."""
-    from .ground_segment import read_terminals_csv, sample_terminals
+    from ..ground_segment import read_terminals_csv, sample_terminals
 
     if terminals_csv is not None:
         return read_terminals_csv(terminals_csv, borders=borders)
@@ -49,7 +49,7 @@ def load_terminals(sc, terminals_csv: Path | None, borders):
 
 
 def _evaluate(net, sc, policy, terminals, borders, quiet: bool, label: str):
-    from .service import evaluate
+    from ..service import evaluate
 
     t_s = sc.time.offsets_s()
     with step_progress(quiet) as progress:
@@ -154,11 +154,11 @@ def evaluate(
     ] = False,
 ) -> None:
     """Who is served where under a policy: terminals.csv, countries.csv and a map."""
-    from .borders import Borders
-    from .outputs import OutputDir, check_output_dir
-    from .policy import load_policy
-    from .scenario import load_scenario
-    from .simulate import build_network
+    from ..borders import Borders
+    from ..outputs import OutputDir, check_output_dir
+    from ..policy import load_policy
+    from ..scenario import load_scenario
+    from ..simulate import build_network
 
     try:
         sc = load_scenario(scenario)
@@ -198,8 +198,8 @@ def evaluate(
 
 def _write_evaluation(o, sc, res, pol, policy_path: Path, label: str, borders):
     """One policy's terminals.csv, countries.csv, map and policy copy (suffixed by ``label``)."""
-    from .outputs import write_table
-    from .reports import plot_service_map
+    from ..outputs import write_table
+    from ..reports import plot_service_map
 
     def name(stem: str, ext: str) -> str:
         return f"{stem}_{label}{ext}" if label else f"{stem}{ext}"
@@ -222,7 +222,7 @@ def _write_evaluation(o, sc, res, pol, policy_path: Path, label: str, borders):
 
 def _write_policies_csv(o, labels: list[str], pols, tables: list[dict]) -> None:
     """``policies.csv``: every policy's country table, stacked, led by the policy's label."""
-    from .outputs import write_table
+    from ..outputs import write_table
 
     stacked: dict[str, list] = {"policy": [], "policy_name": []}
     for label, pol, ct in zip(labels, pols, tables, strict=True):
@@ -308,13 +308,13 @@ def compare(
     ] = False,
 ) -> None:
     """What changes from policy A to B, per country, with a difference map."""
-    from .borders import Borders
-    from .outputs import OutputDir, check_output_dir, write_table
-    from .policy import load_policy
-    from .reports import plot_service_map
-    from .scenario import load_scenario
-    from .service import compare as compare_results
-    from .simulate import build_network
+    from ..borders import Borders
+    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..policy import load_policy
+    from ..reports import plot_service_map
+    from ..scenario import load_scenario
+    from ..service import compare as compare_results
+    from ..simulate import build_network
 
     try:
         sc = load_scenario(scenario)

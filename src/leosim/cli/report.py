@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ._cliutil import console, fail
-from .errors import LeosimError
+from ..errors import LeosimError
+from ._util import console, fail
 
 
 def command(
@@ -21,7 +21,7 @@ def command(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report (plots, tables, scenario and policy; no network)."""
-    from .html_report import write_report
+    from ..html_report import write_report
 
     try:
         path = write_report(folder, out)

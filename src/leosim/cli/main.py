@@ -18,8 +18,9 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from . import _signals
-from ._cliutil import (
+from .. import _signals
+from ..errors import LeosimError
+from ._util import (
     TYPER_SETTINGS,
     console,
     fail,
@@ -28,7 +29,6 @@ from ._cliutil import (
     plural,
     step_progress,
 )
-from .errors import LeosimError
 
 app = typer.Typer(
     name="leosim",
@@ -45,7 +45,7 @@ _QUIET_HELP = "No progress bar or summary."
 
 def _version(value: bool) -> None:
     if value:
-        from . import __version__
+        from .. import __version__
 
         out_console.print(f"leosim {__version__}")
         raise typer.Exit()
@@ -69,8 +69,8 @@ def _run(
     execution: dict | None = None,
     policy_path: Path | None = None,
 ) -> None:
+    from ..scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
     from .runner import run_scenario
-    from .scenario import DEMO_SCENARIO_TOML, load_scenario, parse_scenario
 
     if scenario_path is None:
         text = DEMO_SCENARIO_TOML
@@ -80,7 +80,7 @@ def _run(
         text = Path(scenario_path).read_text(encoding="utf-8")
     policy = policy_text = None
     if policy_path is not None:
-        from .policy import load_policy
+        from ..policy import load_policy
 
         policy = load_policy(policy_path)
         policy_text = Path(policy_path).read_text(encoding="utf-8")
@@ -226,7 +226,7 @@ def demo(
     """Run the built-in default: Hypatia's Starlink 550 km scenario, seven city pairs, 200 s."""
     try:
         if workers is None:
-            from .simulate import default_workers
+            from ..simulate import default_workers
 
             workers = default_workers()
         _run(None, out, workers, quiet)
@@ -237,8 +237,8 @@ def demo(
 @app.command()
 def presets() -> None:
     """List the built-in constellations and station sets."""
-    from .constellation import preset_names, preset_shells
-    from .ground import builtin_station_names
+    from ..constellation import preset_names, preset_shells
+    from ..ground import builtin_station_names
 
     t = Table(title="constellation presets")
     for c in ("preset", "shell", "planes × sats", "altitude km", "inclination °"):
@@ -272,8 +272,8 @@ def export_tle(
     ] = False,
 ) -> None:
     """Write a preset constellation as a 3-line TLE file."""
-    from .constellation import preset as make
-    from .outputs import atomic_output_file, check_output_file
+    from ..constellation import preset as make
+    from ..outputs import atomic_output_file, check_output_file
 
     try:
         to_stdout = out is None or str(out) == "-"
@@ -302,14 +302,14 @@ def _countries(codes: list[str] | None):
     """Validated ADM0_A3 codes (InputError naming close ones), or None for every country."""
     if not codes:
         return None
-    from .borders import Borders
+    from ..borders import Borders
 
     b = Borders.default()
     return {b.validate_code(c, key="--country") for c in codes}
 
 
 def _country_label(code: str) -> str:
-    from .borders import Borders
+    from ..borders import Borders
 
     if not code:
         return "(at sea)"
@@ -327,7 +327,7 @@ def regions(
 ) -> None:
     """List the named regions a policy can fence (disputed areas and groups), with who
     administers and who claims each."""
-    from .regions import Regions
+    from ..regions import Regions
 
     try:
         wanted = _countries(country)
@@ -362,7 +362,7 @@ def gateways(
     ] = "operational",
 ) -> None:
     """List the built-in community list of Starlink gateway sites (2024-08 snapshot)."""
-    from .ground_segment import builtin_gateways
+    from ..ground_segment import builtin_gateways
 
     try:
         wanted = _countries(country)
@@ -391,7 +391,7 @@ def pops(
     ] = None,
 ) -> None:
     """List the built-in Starlink points of presence (community data, 2026-04)."""
-    from .ground_segment import builtin_pops
+    from ..ground_segment import builtin_pops
 
     try:
         wanted = _countries(country)
@@ -420,14 +420,14 @@ def register(sub_app: typer.Typer, name: str) -> None:
 def _load_plugins() -> None:
     # Sub-command groups live next to the code they drive; a missing one must not break `run`.
     for mod, name in (
-        ("leosim.policy_cli", "policy"),
-        ("leosim.coverage_cli", "coverage"),
-        ("leosim.capacity_cli", "capacity"),
-        ("leosim.catalogue_cli", "catalogue"),
-        ("leosim.sweep_cli", "sweep"),
-        ("leosim.report_cli", "report"),
-        ("leosim.web_cli", "serve"),
-        ("leosim.export_cli", "export"),
+        ("leosim.cli.policy", "policy"),
+        ("leosim.cli.coverage", "coverage"),
+        ("leosim.cli.capacity", "capacity"),
+        ("leosim.cli.catalogue", "catalogue"),
+        ("leosim.cli.sweep", "sweep"),
+        ("leosim.cli.report", "report"),
+        ("leosim.cli.serve", "serve"),
+        ("leosim.cli.export", "export"),
     ):
         try:
             module = __import__(mod, fromlist=["app"])

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from ._cliutil import TYPER_SETTINGS, console, out_console, outputs_line, plural, step_progress
-from ._cliutil import fail as _fail
-from .errors import LeosimError
+from ..errors import LeosimError
+from ._util import TYPER_SETTINGS, console, out_console, outputs_line, plural, step_progress
+from ._util import fail as _fail
 
 app = typer.Typer(
     help="Export leosim's network state for other simulators.",
@@ -31,8 +31,8 @@ def hypatia(
     """Write Hypatia's satellite_networks_state folder (tles.txt, isls.txt, ground_stations.txt,
     description.txt, gsl_interfaces_info.txt, dynamic_state_*/fstate_*.txt) for its ns-3
     simulator, with leosim's forwarding state of every time step."""
-    from .hypatia_export import export_hypatia
-    from .scenario import load_scenario
+    from ..hypatia_export import export_hypatia
+    from ..scenario import load_scenario
 
     progress = step_progress(quiet)
     task = {}

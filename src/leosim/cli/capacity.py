@@ -9,8 +9,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from ._cliutil import fail, out_console, outputs_line, plural, step_progress
-from .errors import LeosimError
+from ..errors import LeosimError
+from ._util import fail, out_console, outputs_line, plural, step_progress
 
 
 def capacity(
@@ -28,14 +28,14 @@ def capacity(
     ] = False,
 ) -> None:
     """Servable subscribers per rate, flow allocation per country and the bottleneck links."""
-    from .borders import Borders
-    from .capacity import CapacityModel
-    from .errors import InputError
-    from .outputs import OutputDir, check_output_dir, write_table
-    from .policy import load_policy, parse_policy
-    from .scenario import load_scenario
-    from .simulate import build_network
-    from .traffic import country_cells, run_subscriber_capacity
+    from ..borders import Borders
+    from ..capacity import CapacityModel
+    from ..errors import InputError
+    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..policy import load_policy, parse_policy
+    from ..scenario import load_scenario
+    from ..simulate import build_network
+    from ..traffic import country_cells, run_subscriber_capacity
 
     try:
         sc = load_scenario(scenario)
@@ -164,11 +164,11 @@ def capacity(
 
 def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
     """``[demand] mode = "cities"``: flows between the scenario's stations."""
-    from .capacity import gravity_demand, read_flows_csv, resolve_flow_stations
-    from .errors import InputError
-    from .outputs import OutputDir, write_table
-    from .simulate import build_network
-    from .traffic import run_city_capacity
+    from ..capacity import gravity_demand, read_flows_csv, resolve_flow_stations
+    from ..errors import InputError
+    from ..outputs import OutputDir, write_table
+    from ..simulate import build_network
+    from ..traffic import run_city_capacity
 
     d = sc.demand
     net = build_network(sc)
