@@ -199,9 +199,70 @@ def test_countries_geojson(client):
     assert {"TWN", "UKR", "FRA", "GUF"} <= codes
 
 
+def test_isls_are_the_networks_plus_grid_with_its_limits(client, model):
+    """The laser pairs against leosim.links.plus_grid_isls and max_isl_length_m directly."""
+    from leosim.links import max_isl_length_m, plus_grid_isls
+
+    ans = client.get("/api/isls").json()
+    shell = model.network.constellation.shells[0]
+    want = plus_grid_isls(shell.num_planes, shell.sats_per_plane)
+    got = np.array(ans["pairs"])
+    assert {tuple(p) for p in got.tolist()} == {tuple(sorted(p)) for p in want.tolist()}
+    assert len(got) == 2 * ans["num_sats"]  # +Grid: 4 lasers a satellite, 2 pairs each
+    limit_km = max_isl_length_m(shell.altitude_km * 1e3) / 1e3
+    assert ans["max_length_km"] == pytest.approx([limit_km] * len(got), rel=1e-6)
+
+
+@pytest.mark.parametrize("policy", [-1, 0])
+def test_coverage_equals_leosim_coverage_computed_directly(client, model, policy):
+    from leosim.coverage import coverage, equal_area_grid
+
+    params = {"t0_s": 0, "t1_s": 600, "step_s": 120, "resolution_deg": 2, "policy": policy}
+    ans = client.get("/api/coverage", params=params | {"min_elevation_deg": 30}).json()
+    grid = equal_area_grid(2.0)
+    want = coverage(
+        model.network,
+        grid,
+        [0.0, 120.0, 240.0, 360.0, 480.0, 600.0],
+        min_elevation_deg=30.0,
+        policy=None if policy < 0 else model.policies[policy],
+    )
+    # A policy's own minimum elevation wins (as in leosim coverage --policy).
+    spec = tomllib.loads(POLICIES[policy].read_text()) if policy >= 0 else {}
+    assert ans["num_times"] == 6 and ans["min_elevation_deg"] == spec.get("min_elevation_deg", 30)
+    np.testing.assert_allclose(ans["latitude_deg"], grid.latitude_deg, atol=1e-6)
+    np.testing.assert_allclose(ans["longitude_deg"], grid.longitude_deg, atol=1e-6)
+    np.testing.assert_allclose(ans["mean_visible"], want.mean_visible, atol=1e-6)
+    np.testing.assert_array_equal(ans["min_visible"], want.min_visible)
+    np.testing.assert_allclose(ans["covered_fraction"], want.covered_fraction, atol=1e-6)
+    np.testing.assert_allclose(ans["served_fraction"], want.served_fraction, atol=1e-6)
+    # Cells tile the sphere: each band's widths add up to 360 deg, bands to 180 deg.
+    lat = np.array(ans["latitude_deg"])
+    bands = np.unique(lat)
+    assert len(bands) * ans["cell_height_deg"] == pytest.approx(180.0)
+    widths = np.array(ans["cell_width_deg"])
+    for b in bands[:: max(1, len(bands) // 5)]:
+        assert widths[lat == b].sum() == pytest.approx(360.0)
+    if policy == 0:  # Taiwan not activated: covered there, never served
+        tw = np.flatnonzero(want.country == "TWN")
+        assert len(tw) and np.all(np.array(ans["served_fraction"])[tw] == 0)
+    # A 550 km shell at 53 deg: the poles see no satellite (hand check of the geometry).
+    assert ans["mean_visible"][0] == 0 and ans["mean_visible"][-1] == 0
+    assert max(ans["mean_visible"]) > 1
+
+
 @pytest.mark.parametrize(
     "query",
     [
+        "/api/coverage?resolution_deg=0.5",
+        "/api/coverage?resolution_deg=nan",
+        "/api/coverage?resolution_deg=31",
+        "/api/coverage?min_elevation_deg=90",
+        "/api/coverage?min_elevation_deg=-1",
+        "/api/coverage?policy=2",
+        "/api/coverage?policy=-2",
+        "/api/coverage?t0_s=0&t1_s=86400&step_s=1&resolution_deg=1",
+        "/api/coverage?t0_s=5&t1_s=1",
         "/api/positions?t0_s=nan",
         "/api/positions?t0_s=inf",
         "/api/positions?t0_s=abc",
@@ -242,7 +303,15 @@ def test_too_large_window_is_refused_up_front(client, model, monkeypatch):
 def test_openapi_documents_every_endpoint(client):
     spec = client.get("/openapi.json").json()
     paths = set(spec["paths"])
-    assert {"/api/info", "/api/positions", "/api/route", "/api/policy", "/api/stations"} <= paths
+    assert {
+        "/api/info",
+        "/api/positions",
+        "/api/route",
+        "/api/policy",
+        "/api/stations",
+        "/api/isls",
+        "/api/coverage",
+    } <= paths
     pos = spec["paths"]["/api/positions"]["get"]
     assert "float32" in pos["description"] and "application/octet-stream" in str(pos["responses"])
 
@@ -275,6 +344,7 @@ def test_schemathesis_fuzz_finds_no_server_error(model, monkeypatch):
     # Small limits keep each fuzzed request cheap; the refusals are what is being fuzzed.
     monkeypatch.setattr(data, "MAX_POSITION_VALUES", 3 * model.network.num_sats * 20)
     monkeypatch.setattr(data, "MAX_ROUTE_STEPS", 5)
+    monkeypatch.setattr(data, "MAX_COVERAGE_POINT_STEPS", 3_000)
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(model))
     failures = []
 
@@ -298,7 +368,7 @@ def test_schemathesis_fuzz_finds_no_server_error(model, monkeypatch):
         fuzz()
 
     ops = [result.ok() for result in schema.get_all_operations()]
-    assert len(ops) >= 6
+    assert len(ops) >= 8
     for op in ops:
         fuzz_one(op)
     assert not failures, failures[:5]

@@ -200,6 +200,88 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     o.close()
 
 
+def test_lasers_and_coverage_layer(server, browser, tmp_path):
+    import httpx
+    import numpy as np
+
+    from leosim.links import usable_isls
+    from leosim.orbits import Orbits
+    from leosim.scenario import load_scenario
+    from leosim.simulate import build_network
+
+    o = Offline(browser)
+    page = o.page
+    page.goto(server)
+    page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
+    page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)", timeout=60_000)
+    page.fill("#time", "300")
+    page.dispatch_event("#time", "input")
+    assert page.evaluate("() => window.leosim.laserCount") == 0
+
+    # Lasers on: one segment per usable laser at t = 300 s, counted here by leosim.links on
+    # the scenario's own network (float64 SGP4), not by the page.
+    page.check("#lasers")
+    page.wait_for_function("() => window.leosim.laserCount > 0", timeout=30_000)
+    sc = tmp_path / "s.toml"
+    sc.write_text(SCENARIO)
+    net = build_network(load_scenario(sc))
+    pos_m = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s).ecef_m(
+        net.start, [300.0]
+    )
+    want = usable_isls(pos_m[0], net.isl_pairs, net.isl_max_length_m)
+    drawn = page.evaluate(
+        """() => { const o = window.leosim.laserObj;
+        return [o.visible, o.geometry.drawRange.count,
+                Array.from(o.geometry.attributes.position.array.slice(0, 6))]; }"""
+    )
+    assert drawn[0] and drawn[1] == 2 * len(want.pairs)
+    # The first segment joins two satellites of a usable laser, at their drawn positions.
+    pts = page.evaluate(
+        "() => { const s = window.leosim.shells[0]; return [Array.from(s.sats),"
+        " Array.from(s.__threeObjParticles.geometry.attributes.position.array)]; }"
+    )
+    sat_xyz = np.array(pts[1]).reshape(-1, 3)[np.argsort(pts[0])]
+    a, b = np.array(drawn[2]).reshape(2, 3)
+    ia = int(np.argmin(np.linalg.norm(sat_xyz - a, axis=1)))
+    ib = int(np.argmin(np.linalg.norm(sat_xyz - b, axis=1)))
+    assert np.allclose(sat_xyz[ia], a, atol=1e-4) and np.allclose(sat_xyz[ib], b, atol=1e-4)
+    assert tuple(sorted((ia, ib))) in {tuple(p) for p in want.pairs.tolist()}
+    page.screenshot(path=str(_shots(tmp_path) / "serve-lasers.png"))
+    page.uncheck("#lasers")
+    page.wait_for_function("() => !window.leosim.laserObj.visible", timeout=10_000)
+
+    # Coverage layer: the texture shows the API's values cell by cell (the page's own
+    # query, fetched again here), instead of the policy's colours.
+    taiwan = f"window.leosim.mapColourAt({TAIWAN_DEG[0]}, {TAIWAN_DEG[1]})"
+    colours = page.evaluate("() => window.leosim.colours")
+    assert page.evaluate(f"() => {taiwan}") == colours["not_activated"]
+    for layer, key in (("served", "served_fraction"), ("visible", "mean_visible")):
+        version = page.evaluate("() => window.leosim.mapVersion")
+        page.select_option("#layer", layer)
+        page.wait_for_function(f"() => window.leosim.mapVersion > {version}", timeout=60_000)
+        cov = page.evaluate("() => window.leosim.coverage")
+        q = page.evaluate("() => window.leosim.coverageQuery")
+        assert "policy=0" in q and cov == httpx.get(server + "api/coverage?" + q).json()
+        lat, lon, v = (np.array(cov[k]) for k in ("latitude_deg", "longitude_deg", key))
+        assert v.min() == 0 and v.max() > 0.9  # the poles see nothing, the tropics do
+        sample = np.linspace(0, len(lat) - 1, 80).astype(int)
+        got = page.evaluate(
+            "([layer, cells]) => cells.map(([la, lo, v]) =>"
+            " [window.leosim.mapColourAt(la, lo), window.leosim.coverageColour(layer, v)])",
+            [layer, [[float(lat[i]), float(lon[i]), float(v[i])] for i in sample]],
+        )
+        same = sum(a == b for a, b in got)
+        assert same >= 0.85 * len(got), got  # a border line may cross a cell's centre
+        assert len({b for _, b in got}) >= (2 if layer == "served" else 4)  # classes drawn
+        assert page.evaluate(f"() => {taiwan}") not in colours.values()
+    page.screenshot(path=str(_shots(tmp_path) / "serve-coverage.png"))
+    page.select_option("#layer", "policy")
+    page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
+    assert o.blocked == [], o.blocked
+    assert o.errors == [], o.errors
+    o.close()
+
+
 def test_report_opens_offline_without_console_errors(browser, tmp_path):
     sc = tmp_path / "s.toml"
     sc.write_text(SCENARIO.replace("duration_s = 600", "duration_s = 20"))

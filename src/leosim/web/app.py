@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from ..errors import LeosimError
-from .data import MAX_ABS_T_S, MIN_STEP_S, WebModel
+from .data import MAX_ABS_T_S, MIN_COVERAGE_RESOLUTION_DEG, MIN_STEP_S, WebModel
 
 POSITIONS_DOC = """Satellite positions over a time window, as packed binary.
 
@@ -101,6 +101,35 @@ def create_app(model: WebModel) -> FastAPI:
         null when unreachable), its radio and laser parts, and the path in degrees and km
         above the mean sphere for drawing."""
         return model.route(src, dst, t0_s, t1_s, step_s)
+
+    @app.get("/api/isls")
+    def isls() -> dict:
+        """The laser pairs (satellite indices 0..N-1, as in `/api/positions`) and each one's
+        length limit (km): a laser is usable at a time when both ends have a position and it
+        is no longer than its limit (the router's rule)."""
+        return model.isls()
+
+    @app.get("/api/coverage")
+    def coverage(
+        t0_s: _T = 0.0,
+        t1_s: _T = 0.0,
+        step_s: _STEP = 60.0,
+        resolution_deg: Annotated[
+            float, Query(ge=MIN_COVERAGE_RESOLUTION_DEG, le=30.0, allow_inf_nan=False)
+        ] = 5.0,
+        min_elevation_deg: Annotated[
+            float | None, Query(ge=0.0, lt=90.0, allow_inf_nan=False)
+        ] = None,
+        policy: Annotated[int, Query(ge=-1, le=1000)] = -1,
+    ) -> dict:
+        """Coverage over a window on an equal-area grid (`leosim coverage`'s computation):
+        per cell its centre (degrees), width (`cell_width_deg`; every cell is
+        `cell_height_deg` tall), mean and minimum satellites above `min_elevation_deg`
+        (default: the scenario's `[coverage]`), the share of the window with at least one
+        (`covered_fraction`) and that share where policy `policy` allows service
+        (`served_fraction`, 0 where it does not; -1: no policy).  Windows with more than
+        2,000,000 cell-steps are refused (422)."""
+        return model.coverage(t0_s, t1_s, step_s, resolution_deg, min_elevation_deg, policy)
 
     @app.get("/api/policy")
     def policy(index: Annotated[int, Query(ge=-1, le=1000)] = 0) -> dict:

@@ -27,6 +27,7 @@ import shapely
 from .._limits import SECONDS_PER_SAT_STEP, SECONDS_PER_TREE_NODE, check_memory
 from ..borders import EARTH_MEAN_RADIUS_KM, Borders
 from ..constants import SPEED_OF_LIGHT_M_S
+from ..coverage import coverage, equal_area_grid
 from ..errors import InputError
 from ..ground import great_circle_m
 from ..latency import LatencyModel
@@ -45,6 +46,10 @@ MIN_STEP_S = 1e-3
 """The shortest time step a request may ask for (1 ms)."""
 MAX_ABS_T_S = 30 * 86_400.0
 """Times are within 30 days of the scenario's start (SGP4 drifts beyond that)."""
+MAX_COVERAGE_POINT_STEPS = 2_000_000
+"""Most grid points × time steps in one coverage answer (a 5° grid over 1,200 steps)."""
+MIN_COVERAGE_RESOLUTION_DEG = 1.0
+"""The finest coverage grid one request may ask for (41,252 cells)."""
 COUNTRY_SIMPLIFY_DEG = 0.05
 """Country outlines sent to the page are simplified to this tolerance (degrees)."""
 
@@ -155,6 +160,7 @@ class WebModel:
             "limits": {
                 "max_position_values": MAX_POSITION_VALUES,
                 "max_route_steps": MAX_ROUTE_STEPS,
+                "max_coverage_point_steps": MAX_COVERAGE_POINT_STEPS,
                 "max_abs_t_s": MAX_ABS_T_S,
             },
             "policies": [p.name for p in self.policies],
@@ -192,6 +198,91 @@ class WebModel:
             for k0, (ts, pos_m) in _enumerate_chunks(self.orbits.iter_ecef_m(start, t_s)):
                 out[k0 : k0 + len(ts)] = pos_m * 1e-3
         return t_s, out
+
+    # ------------------------------------------------------------------ lasers
+    def isls(self) -> dict:
+        """The network's laser pairs (satellite indices) and each one's length limit (km).
+
+        A laser is usable at a time when both its satellites have a position and it is no
+        longer than its limit (:func:`leosim.links.usable_isls`, as the router uses them).
+        """
+        net = self.network
+        return {
+            "num_sats": net.num_sats,
+            "pairs": np.asarray(net.isl_pairs, dtype=np.int64).reshape(-1, 2).tolist(),
+            "max_length_km": np.round(np.asarray(net.isl_max_length_m) * 1e-3, 6).tolist(),
+        }
+
+    # ------------------------------------------------------------------ coverage
+    def coverage(
+        self,
+        t0_s: float,
+        t1_s: float,
+        step_s: float,
+        resolution_deg: float,
+        min_elevation_deg: float | None,
+        policy_index: int,
+    ) -> dict:
+        """Satellites in view and share of time served on an equal-area grid over a window
+        (:func:`leosim.coverage.coverage`; under policy ``policy_index``, -1 for none).
+
+        ``min_elevation_deg`` None: the scenario's ``[coverage]`` value; a policy's own
+        ``min_elevation_deg`` wins, as in ``leosim coverage --policy``.
+        """
+        if not (math.isfinite(resolution_deg) and resolution_deg >= MIN_COVERAGE_RESOLUTION_DEG):
+            raise InputError(
+                f"resolution_deg must be >= {MIN_COVERAGE_RESOLUTION_DEG:g}, got {resolution_deg:g}",
+                key="resolution_deg",
+            )
+        pol = self._policy_at(policy_index)
+        grid = equal_area_grid(resolution_deg)
+        n_pts = len(grid)
+        n = _steps(t0_s, t1_s, step_s, max(1, MAX_COVERAGE_POINT_STEPS // n_pts), "coverage")
+        _check_work(n * self.network.num_sats * SECONDS_PER_SAT_STEP, "coverage")
+        t_s = window_times_s(t0_s, t1_s, step_s)
+        el = (
+            self.scenario.coverage.min_elevation_deg
+            if min_elevation_deg is None
+            else float(min_elevation_deg)
+        )
+        with self.lock:
+            res = coverage(
+                self.network, grid, t_s, min_elevation_deg=el, policy=pol, borders=self.borders
+            )
+        if pol is not None and pol.spec.min_elevation_deg is not None:
+            el = float(pol.spec.min_elevation_deg)
+        # Each cell's extent: bands resolution-tall, band cells sharing 360 deg equally.
+        _, per_band = np.unique(grid.latitude_deg, return_counts=True)
+        band_h = 180.0 / len(per_band)
+        return {
+            "t0_s": float(t_s[0]),
+            "t1_s": float(t_s[-1]),
+            "step_s": float(step_s),
+            "num_times": len(t_s),
+            "resolution_deg": float(resolution_deg),
+            "min_elevation_deg": el,
+            "policy": pol.name if pol is not None else None,
+            "cell_height_deg": band_h,
+            "latitude_deg": np.round(grid.latitude_deg, 6).tolist(),
+            "longitude_deg": np.round(grid.longitude_deg, 6).tolist(),
+            "cell_width_deg": np.round(np.repeat(360.0 / per_band, per_band), 9).tolist(),
+            "mean_visible": np.round(res.mean_visible, 6).tolist(),
+            "min_visible": res.min_visible.astype(int).tolist(),
+            "covered_fraction": np.round(res.covered_fraction, 6).tolist(),
+            "served_fraction": np.round(res.served_fraction, 6).tolist(),
+        }
+
+    def _policy_at(self, index: int) -> Policy | None:
+        """Policy ``index`` of the loaded ones; None for -1 (InputError for another)."""
+        if index == -1:
+            return None
+        if not 0 <= index < len(self.policies):
+            raise InputError(
+                f"no policy {index}; {len(self.policies)} loaded (0..{len(self.policies) - 1}, "
+                "or -1 for none)",
+                key="policy",
+            )
+        return self.policies[index]
 
     # ------------------------------------------------------------------ routes
     def route(self, src: str, dst: str, t0_s: float, t1_s: float, step_s: float) -> dict:

@@ -22,7 +22,7 @@ const SHELL_COLOURS = ["#7fd3ff", "#ffd27f", "#c6ff7f", "#ff9fd8", "#a9a2ff", "#
 const S = {                           // the page state (read by the end-to-end tests too)
   ready: false, info: null, stations: [], policy: null, countries: null,
   t0: 0, step: 1, n: 0, pos: null, nSats: 0, t: 0, playing: false, speed: 60,
-  shells: [], route: null, routeStep: -1, picked: [], frames: [], errors: [],
+  shells: [], layer: "policy", coverage: null, lasersOn: false, laserCount: 0, route: null, routeStep: -1, picked: [], frames: [], errors: [],
 };
 window.leosim = S;
 
@@ -61,33 +61,126 @@ async function loadPositions() {
   S.t0 = Number(r.headers.get("X-Leosim-T0-S")); S.step = step;
 }
 
-function satXYZ(frame, i, out, o) {
-  // Earth-fixed km -> globe.gl scene: x = Y, y = Z (north), z = X, scaled to the globe.
-  const p = S.pos, b = (frame * S.nSats + i) * 3, s = GLOBE_R / EARTH_KM;
-  out[o] = p[b + 1] * s; out[o + 1] = p[b + 2] * s; out[o + 2] = p[b] * s;
-}
-
 function updateSatellites() {
+  // Every satellite at time t (interpolated between the samples) into S.cur, scene units;
+  // a satellite without a position at either sample is hidden inside the globe (0, 0, 0).
   if (!S.pos) return;
   const x = S.n > 1 ? (S.t - S.t0) / S.step : 0;
   const k = Math.max(0, Math.min(S.n - 1, Math.floor(x)));
   const k2 = Math.min(S.n - 1, k + 1), f = Math.max(0, Math.min(1, x - k));
-  const a = [0, 0, 0], c = [0, 0, 0];
+  const p = S.pos, n3 = 3 * S.nSats, s = GLOBE_R / EARTH_KM;
+  const cur = S.cur && S.cur.length === n3 ? S.cur : (S.cur = new Float32Array(n3));
+  const b1 = k * n3, b2 = k2 * n3;
+  for (let o = 0; o < n3; o += 3) {
+    const x1 = p[b1 + o], x2 = p[b2 + o];
+    if (x1 === x1 && x2 === x2) {  // not NaN
+      // Earth-fixed km -> globe.gl scene: x = Y, y = Z (north), z = X, scaled to the globe.
+      cur[o] = (p[b1 + o + 1] + f * (p[b2 + o + 1] - p[b1 + o + 1])) * s;
+      cur[o + 1] = (p[b1 + o + 2] + f * (p[b2 + o + 2] - p[b1 + o + 2])) * s;
+      cur[o + 2] = (x1 + f * (x2 - x1)) * s;
+    } else { cur[o] = 0; cur[o + 1] = 0; cur[o + 2] = 0; }
+  }
   for (const sh of S.shells) {
     const obj = sh.__threeObjParticles;
     if (!obj || !obj.geometry.attributes.position) continue;
     const arr = obj.geometry.attributes.position.array;
-    for (let j = 0; j < sh.sats.length; j++) {
-      satXYZ(k, sh.sats[j], a, 0); satXYZ(k2, sh.sats[j], c, 0);
-      const o = 3 * j;
-      if (Number.isFinite(a[0]) && Number.isFinite(c[0])) {
-        arr[o] = a[0] + f * (c[0] - a[0]); arr[o + 1] = a[1] + f * (c[1] - a[1]);
-        arr[o + 2] = a[2] + f * (c[2] - a[2]);
-      } else { arr[o] = 0; arr[o + 1] = 0; arr[o + 2] = 0; }  // hidden inside the globe
+    const ids = sh.sats;
+    for (let j = 0; j < ids.length; j++) {
+      const o = 3 * j, q = 3 * ids[j];
+      arr[o] = cur[q]; arr[o + 1] = cur[q + 1]; arr[o + 2] = cur[q + 2];
     }
     obj.geometry.attributes.position.needsUpdate = true;
     if (!sh.bounded) { obj.geometry.computeBoundingSphere(); sh.bounded = true; }
   }
+  if (S.lasersOn) updateLasers(k, k2);
+}
+
+// ---------------------------------------------------------------- lasers
+function threeClasses() {
+  // globe.gl bundles three.js without exporting it: its graticule (a LineSegments that
+  // globe.gl always makes, hidden by default) gives the classes the laser layer needs.
+  let grat = null;
+  S.globe.scene().traverse((o) => { if (!grat && o.isLineSegments) grat = o; });
+  if (!grat) return null;
+  // The graticule's geometry is a subclass of BufferGeometry: up to the plain one.
+  let Geometry = grat.geometry.constructor;
+  for (let C = Geometry; C && C !== Object; C = Object.getPrototypeOf(C)) {
+    try { if (new C().type === "BufferGeometry") { Geometry = C; break; } } catch (e) { /* needs args */ }
+  }
+  return { LineSegments: grat.constructor, Material: grat.material.constructor, Geometry,
+    Attribute: grat.geometry.attributes.position.constructor };
+}
+
+async function makeLasers() {
+  // One LineSegments buffer for every laser; only the usable ones are drawn (drawRange).
+  let T = threeClasses();
+  for (let i = 0; !T && i < 120; i++) {  // globe.gl adds its layers on its first frames
+    await new Promise((ok) => requestAnimationFrame(ok));
+    T = threeClasses();
+  }
+  if (!T) throw new Error("lasers: no LineSegments class in the globe.gl bundle");
+  const geom = new T.Geometry();
+  const attr = new T.Attribute(new Float32Array(S.isls.a.length * 6), 3);
+  attr.setUsage?.(35048);  // DYNAMIC_DRAW
+  geom.setAttribute("position", attr);
+  geom.setDrawRange(0, 0);
+  const obj = new T.LineSegments(geom, new T.Material({ color: 0xff66cc, transparent: true, opacity: 0.45 }));
+  obj.frustumCulled = false;
+  obj.raycast = () => {};  // never picked by the pointer
+  // Next to the satellites, so both are in the same frame.
+  const parent = S.shells.find((sh) => sh.__threeObjParticles)?.__threeObjParticles.parent || S.globe.scene();
+  parent.add(obj);
+  S.laserObj = obj;
+}
+
+function usableLasers(k, k2) {
+  // A laser is usable when both its satellites have positions and it is within its length
+  // limit at sample k (the router's rule, leosim.links.usable_isls).
+  const { a, b, maxKm } = S.isls, p = S.pos, n3 = 3 * S.nSats;
+  const out = new Int32Array(a.length);
+  let m = 0;
+  for (let j = 0; j < a.length; j++) {
+    const i1 = k * n3 + 3 * a[j], i2 = k * n3 + 3 * b[j];
+    const dx = p[i1] - p[i2], dy = p[i1 + 1] - p[i2 + 1], dz = p[i1 + 2] - p[i2 + 2];
+    const d = Math.sqrt(dx * dx + dy * dy + dz * dz);
+    if (!(d <= maxKm[j])) continue;  // NaN ends fail too
+    if (k2 !== k && !(p[k2 * n3 + 3 * a[j]] === p[k2 * n3 + 3 * a[j]] &&
+      p[k2 * n3 + 3 * b[j]] === p[k2 * n3 + 3 * b[j]])) continue;
+    out[m++] = j;
+  }
+  return out.subarray(0, m);
+}
+
+function updateLasers(k, k2) {
+  if (!S.laserObj) return;
+  if (S.laserSample !== k) { S.laserUse = usableLasers(k, k2); S.laserSample = k; }
+  const use = S.laserUse, { a, b } = S.isls, cur = S.cur;
+  const attr = S.laserObj.geometry.attributes.position, arr = attr.array;
+  for (let j = 0; j < use.length; j++) {
+    const o = 6 * j, qa = 3 * a[use[j]], qb = 3 * b[use[j]];
+    arr[o] = cur[qa]; arr[o + 1] = cur[qa + 1]; arr[o + 2] = cur[qa + 2];
+    arr[o + 3] = cur[qb]; arr[o + 4] = cur[qb + 1]; arr[o + 5] = cur[qb + 2];
+  }
+  S.laserObj.geometry.setDrawRange(0, 2 * use.length);
+  if (attr.updateRanges !== undefined && attr.addUpdateRange) {
+    attr.clearUpdateRanges(); attr.addUpdateRange(0, 6 * use.length);
+  }
+  attr.needsUpdate = true;
+  S.laserCount = use.length;
+}
+
+async function setLasers(on) {
+  if (on && !S.isls) {
+    const r = await getJSON("/api/isls");
+    S.isls = { a: Int32Array.from(r.pairs, (p) => p[0]), b: Int32Array.from(r.pairs, (p) => p[1]),
+      maxKm: Float32Array.from(r.max_length_km) };
+  }
+  if (on && !S.laserObj) await makeLasers();
+  S.lasersOn = on;
+  if (S.laserObj) S.laserObj.visible = on;
+  S.laserSample = -1;
+  if (!on) S.laserCount = 0;
+  updateSatellites();
 }
 
 // ---------------------------------------------------------------- globe
@@ -144,10 +237,13 @@ function drawMap() {
   cv.width = MAP_W; cv.height = MAP_H;
   const g = cv.getContext("2d", { willReadFrequently: true });
   g.fillStyle = SEA_COLOUR; g.fillRect(0, 0, MAP_W, MAP_H);
-  g.lineWidth = 1.2; g.strokeStyle = "#0b0b0b";
+  const cov = S.layer !== "policy" && S.coverage;
+  if (cov) drawCoverage(g, cov, S.layer);
+  g.lineWidth = cov ? 0.8 : 1.2; g.strokeStyle = cov ? "#ffffff99" : "#0b0b0b";
   for (const f of S.countries.features) {
     tracePath(g, f.geometry);
-    g.fillStyle = countryColour(f.properties.code); g.fill("evenodd"); g.stroke();
+    if (!cov) { g.fillStyle = countryColour(f.properties.code); g.fill("evenodd"); }
+    g.stroke();
   }
   g.lineWidth = 6; g.strokeStyle = "#ffff00";  // what-if: countries whose state differs
   for (const f of S.countries.features) {
@@ -160,6 +256,67 @@ function drawMap() {
   }
   S.mapVersion = (S.mapVersion || 0) + 1;
   if (S.globe) S.globe.globeImageUrl(cv.toDataURL("image/png"));
+}
+
+// ---------------------------------------------------------------- coverage
+const COVERAGE_RAMP = ["#1a0f2e", "#3b1f6b", "#5a35a8", "#2f6fd0", "#1f9fc4", "#2fbf8a",
+  "#8fd14f", "#e5e337"];  // dark (none) to bright (most): 8 classes
+
+/** The texture colour of a coverage cell: "served" by share of time (0..1, 8 classes of
+ * 1/8), "visible" by mean satellites in view (0, then up to S.coverageMax in 7 classes). */
+function coverageColour(layer, v) {
+  const n = COVERAGE_RAMP.length;
+  if (layer === "served") return COVERAGE_RAMP[Math.max(0, Math.min(n - 1, Math.floor(v * n)))];
+  if (!(v > 0)) return COVERAGE_RAMP[0];
+  const top = Math.max(S.coverageMax || 1, 1e-9);
+  return COVERAGE_RAMP[Math.max(1, Math.min(n - 1, 1 + Math.floor(v / top * (n - 1))))];
+}
+S.coverageColour = coverageColour;
+
+function drawCoverage(g, cov, layer) {
+  // Each equal-area cell as its lon/lat rectangle, edges on whole pixels (no seams).
+  const vals = layer === "served" ? cov.served_fraction : cov.mean_visible;
+  const h = cov.cell_height_deg;
+  const X = (lon) => Math.round((lon + 180) / 360 * MAP_W), Y = (lat) => Math.round((90 - lat) / 180 * MAP_H);
+  for (let i = 0; i < vals.length; i++) {
+    const lat = cov.latitude_deg[i], lon = cov.longitude_deg[i], w = cov.cell_width_deg[i];
+    const x0 = X(lon - w / 2), x1 = X(lon + w / 2), y0 = Y(lat + h / 2), y1 = Y(lat - h / 2);
+    g.fillStyle = coverageColour(layer, vals[i]);
+    g.fillRect(x0, y0, x1 - x0, y1 - y0);
+  }
+}
+
+function coverageLegend() {
+  const el = $("coverage-legend");
+  if (S.layer === "policy" || !S.coverage) { el.textContent = ""; return; }
+  const c = S.coverage, n = COVERAGE_RAMP.length;
+  const label = (i) => (S.layer === "served" ? `${Math.round(100 * i / n)}–${Math.round(100 * (i + 1) / n)} %`
+    : i === 0 ? "0" : `${(S.coverageMax * (i - 1) / (n - 1)).toFixed(1)}–${(S.coverageMax * i / (n - 1)).toFixed(1)}`);
+  el.innerHTML = `<div>${S.layer === "served" ? "share of time served" : "mean satellites in view"}` +
+    ` above ${esc(c.min_elevation_deg)}°, ${esc(c.num_times)} times ${esc(c.t0_s)}–${esc(c.t1_s)} s,` +
+    ` ${esc(c.resolution_deg)}° cells${c.policy ? `, policy ${esc(c.policy)}` : ""}</div>` +
+    COVERAGE_RAMP.map((col, i) => `<span class="swatch" style="background:${col}"></span>${esc(label(i))} `).join("");
+}
+
+async function loadCoverage() {
+  // The page's window, at most 120 times (a multiple of the position step), 5° cells.
+  const span = S.step * Math.max(S.n - 1, 0);
+  const maxTimes = Math.max(1, Math.min(120, Math.floor(S.info.limits.max_coverage_point_steps / 1700)));
+  const k = Math.max(1, Math.ceil((S.n - 1) / Math.max(maxTimes - 1, 1) - 1e-9));
+  const q = `t0_s=${S.t0}&t1_s=${S.t0 + span}&step_s=${Number((S.step * k).toPrecision(12))}` +
+    `&resolution_deg=5&policy=${S.policy ? S.policy.index : -1}`;
+  if (S.coverageQuery === q) return;
+  $("coverage-legend").textContent = "computing coverage…";
+  S.coverage = await getJSON(`/api/coverage?${q}`);
+  S.coverageQuery = q;
+  S.coverageMax = Math.max(...S.coverage.mean_visible, 1e-9);
+}
+
+async function setLayer(layer) {
+  S.layer = layer;
+  if (layer !== "policy") await loadCoverage();
+  coverageLegend();
+  drawMap();
 }
 
 /** The colour of the policy map's texture at a place (for the tests): "#rrggbb". */
@@ -279,6 +436,7 @@ function policySummary() {
 
 async function setPolicy(index) {
   S.policy = await getJSON(`/api/policy?index=${index}`);
+  if (S.layer !== "policy") { await loadCoverage(); coverageLegend(); }  // served honours it
   whatIf();
   drawMap();
   S.globe.pointsData(pointData());
@@ -475,6 +633,12 @@ async function main() {
     S.playing = !S.playing; $("play").textContent = S.playing ? "Pause" : "Play";
   });
   $("speed").addEventListener("change", () => { S.speed = Number($("speed").value); });
+  $("lasers").checked = false;
+  $("lasers").addEventListener("change", () =>
+    setLasers($("lasers").checked).catch((e) => status(String(e.message || e), true)));
+  $("layer").value = "policy";
+  $("layer").addEventListener("change", () =>
+    setLayer($("layer").value).catch((e) => status(String(e.message || e), true)));
   setTime(S.t0);
   requestAnimationFrame(frame);
   S.ready = true;
