@@ -214,6 +214,13 @@ def test_lasers_and_coverage_layer(server, browser, tmp_path):
     page.goto(server)
     page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
     page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)", timeout=60_000)
+    # Software WebGL: playing renders half the pixels each way, pausing restores them.
+    width = "() => window.leosim.globe.renderer().domElement.width"
+    full = page.evaluate(width)
+    page.click("#play")
+    assert page.evaluate(width) == pytest.approx(full / 2, abs=1)
+    page.click("#play")
+    assert page.evaluate(width) == full
     page.fill("#time", "300")
     page.dispatch_event("#time", "input")
     assert page.evaluate("() => window.leosim.laserCount") == 0
