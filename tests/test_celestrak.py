@@ -563,3 +563,18 @@ def test_cli_refuses_a_folder_as_out_before_any_request(server, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: {tmp_path}: --out is a folder; give a file name"
     assert server.requests == []
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    """--out and the cache get the mode open() would give a new file (0644 under umask 022),
+    not mkstemp's 0600."""
+    import stat
+
+    from leosim.celestrak import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "starlink.tle", "x\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "starlink.tle").st_mode) == 0o644

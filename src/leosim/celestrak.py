@@ -46,6 +46,7 @@ from pathlib import Path
 
 from .errors import InputError, LeosimError
 from .omm import parse_omm_bytes
+from .outputs import _umask
 from .tle import parse_tle_text
 
 CELESTRAK_GP_URL = "https://celestrak.org/NORAD/elements/gp.php"
@@ -224,6 +225,8 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        # mkstemp creates 0600; a file the user asked for gets what open() would give it.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
