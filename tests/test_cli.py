@@ -370,6 +370,23 @@ def test_readme_scenario_block_names_the_cities_it_means():
         gs.resolve(s, key="pairs"), gs.resolve(d, key="pairs")
 
 
+def test_listing_stations_matches_the_shipped_set():
+    """`leosim stations` lists a set's gids and names as in its shipped CSV; --find filters."""
+    pkg = ROOT / "src" / "leosim" / "data"
+    rows = list(csv.DictReader(open(pkg / "hypatia_top_100.csv", encoding="utf-8")))
+    r = _invoke("stations", "hypatia-top-100")
+    assert r.exit_code == 0, r.stderr
+    assert f"{len(rows)} stations" in r.stdout
+    assert all(row["name"] in r.stdout for row in rows)
+    r = _invoke("stations", "--find", "LUAN")
+    want = [row for row in rows if "luan" in row["name"].lower()]
+    assert r.exit_code == 0 and len(want) == 1 and "1 station" in r.stdout
+    assert want[0]["name"] in r.stdout and f" {want[0]['gid']} " in r.stdout
+    assert "Paris" not in r.stdout
+    r = _invoke("stations", "hypatia-top-10")
+    assert r.exit_code == 2 and "hypatia-top-100" in r.stderr
+
+
 def test_example_comments_about_gateways_match_the_data():
     from leosim.borders import Borders
     from leosim.ground_segment import builtin_gateways

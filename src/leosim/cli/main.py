@@ -413,6 +413,38 @@ def pops(
     out_console.print(t)
 
 
+@app.command()
+def stations(
+    station_set: Annotated[
+        str, typer.Argument(help="A built-in station set (see `leosim presets`).")
+    ] = "hypatia-top-100",
+    find: Annotated[
+        str | None,
+        typer.Option("--find", "-f", help="Only names containing this text (any case)."),
+    ] = None,
+) -> None:
+    """List a built-in station set: the gids and names that [routing] pairs may use."""
+    from ..ground import builtin_stations
+
+    try:
+        gs = builtin_stations(station_set)
+    except LeosimError as exc:
+        _fail(exc)
+    needle = None if find is None else find.casefold()
+    rows = [i for i, n in enumerate(gs.names) if needle is None or needle in n.casefold()]
+    t = Table(title=f"{station_set}: {plural(len(rows), 'station')}")
+    for c in ("gid", "name", "latitude °", "longitude °"):
+        t.add_column(c, justify="left" if c == "name" else "right")
+    for i in rows:
+        t.add_row(
+            str(int(gs.gids[i])),
+            Text(gs.names[i]),
+            f"{gs.latitude_deg[i]:.4f}",
+            f"{gs.longitude_deg[i]:.4f}",
+        )
+    out_console.print(t)
+
+
 def register(sub_app: typer.Typer, name: str) -> None:
     app.add_typer(sub_app, name=name)
 
