@@ -531,10 +531,10 @@ def test_policy_sweep_row_is_population_weighted_as_countries_csv(tmp_path):
     _, cases, _ = load_sweep(tmp_path / "w.toml")
     row = run_sweep(cases, executor="serial")[0][0]
     borders = Borders.default()
-    from leosim.cli.policy import load_terminals
+    from leosim.ground_segment import scenario_terminals
 
     sc = load_scenario(tmp_path / "s.toml")
-    terms = load_terminals(sc, None, borders)
+    terms = scenario_terminals(sc, borders)
     res = evaluate(
         build_network(sc),
         load_policy(tmp_path / "p.toml"),

@@ -490,3 +490,29 @@ def sample_terminals(
         )
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
     return Terminals(*cols)
+
+
+def scenario_terminals(sc, borders: Borders, terminals_csv: str | Path | None = None) -> Terminals:
+    """The terminals of a run: ``terminals_csv`` if given, else the scenario's ``[terminals]``
+    table (its CSV file, or population-weighted samples of its countries; every country code
+    checked, errors naming ``terminals.countries[i]``)."""
+    if terminals_csv is not None:
+        return read_terminals_csv(terminals_csv, borders=borders)
+    spec = sc.terminals
+    if spec.file is not None:
+        return read_terminals_csv(sc.resolve_path(spec.file), borders=borders)
+    countries = spec.countries or list(borders.codes)
+    for i, c in enumerate(countries):
+        try:
+            borders.validate_code(c)
+        except InputError as exc:
+            raise InputError(
+                exc.message, source=sc.source, key=f"terminals.countries[{i}]"
+            ) from None
+    if spec.n_per_country is not None:
+        return sample_terminals(
+            countries, n_per_country=spec.n_per_country, seed=spec.seed, borders=borders
+        )
+    return sample_terminals(
+        countries, n_total=spec.n_total or 2000, seed=spec.seed, borders=borders
+    )

@@ -200,24 +200,14 @@ def _routing_case(sc) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _policy_case(sc, policy_path: str) -> tuple[dict, dict[str, np.ndarray]]:
     from .borders import Borders
-    from .ground_segment import read_terminals_csv, sample_terminals
+    from .ground_segment import scenario_terminals
     from .policy import load_policy
     from .service import evaluate, weighted_quantile
     from .simulate import build_network
 
     borders = Borders.default()
     pol = load_policy(policy_path, borders=borders)
-    spec = sc.terminals
-    if spec.file is not None:
-        terms = read_terminals_csv(sc.resolve_path(spec.file), borders=borders)
-    else:
-        countries = spec.countries or list(borders.codes)
-        kw = (
-            {"n_per_country": spec.n_per_country}
-            if spec.n_per_country is not None
-            else {"n_total": spec.n_total or 2000}
-        )
-        terms = sample_terminals(countries, seed=spec.seed, borders=borders, **kw)
+    terms = scenario_terminals(sc, borders)
     net = build_network(sc)
     t_s = sc.time.offsets_s()
     res = evaluate(net, pol, terms, t_s, borders=borders, latency=sc.latency.model())

@@ -22,32 +22,6 @@ app = typer.Typer(
 )
 
 
-def load_terminals(sc, terminals_csv: Path | None, borders):
-    """Terminals from ``--terminals``, else from the scenario's ``[terminals]`` table."""
-    from ..ground_segment import read_terminals_csv, sample_terminals
-
-    if terminals_csv is not None:
-        return read_terminals_csv(terminals_csv, borders=borders)
-    spec = sc.terminals
-    if spec.file is not None:
-        return read_terminals_csv(sc.resolve_path(spec.file), borders=borders)
-    countries = spec.countries or list(borders.codes)
-    for i, c in enumerate(countries):
-        try:
-            borders.validate_code(c)
-        except InputError as exc:
-            raise InputError(
-                exc.message, source=sc.source, key=f"terminals.countries[{i}]"
-            ) from None
-    if spec.n_per_country is not None:
-        return sample_terminals(
-            countries, n_per_country=spec.n_per_country, seed=spec.seed, borders=borders
-        )
-    return sample_terminals(
-        countries, n_total=spec.n_total or 2000, seed=spec.seed, borders=borders
-    )
-
-
 def _evaluate(net, sc, policy, terminals, borders, quiet: bool, label: str):
     from ..service import evaluate
 
@@ -155,6 +129,7 @@ def evaluate(
 ) -> None:
     """Who is served where under a policy: terminals.csv, countries.csv and a map."""
     from ..borders import Borders
+    from ..ground_segment import scenario_terminals
     from ..outputs import OutputDir, check_output_dir
     from ..policy import load_policy
     from ..scenario import load_scenario
@@ -166,7 +141,7 @@ def evaluate(
         labels = policy_labels(policy) if len(policy) > 1 else [""]
         borders = Borders.default()
         pols = [load_policy(p, borders=borders) for p in policy]
-        terms = load_terminals(sc, terminals, borders)
+        terms = scenario_terminals(sc, borders, terminals)
         net = build_network(sc)
         with OutputDir(out) as o:
             # One policy's (times x terminals) result in memory at a time, whatever their number.
@@ -309,6 +284,7 @@ def compare(
 ) -> None:
     """What changes from policy A to B, per country, with a difference map."""
     from ..borders import Borders
+    from ..ground_segment import scenario_terminals
     from ..outputs import OutputDir, check_output_dir, write_table
     from ..policy import load_policy
     from ..reports import plot_service_map
@@ -321,7 +297,7 @@ def compare(
         check_output_dir(out)
         borders = Borders.default()
         pa_, pb_ = load_policy(policy_a, borders=borders), load_policy(policy_b, borders=borders)
-        terms = load_terminals(sc, terminals, borders)
+        terms = scenario_terminals(sc, borders, terminals)
         net = build_network(sc)
         ra = _evaluate(net, sc, pa_, terms, borders, quiet, f"A: {pa_.name}")
         rb = _evaluate(net, sc, pb_, terms, borders, quiet, f"B: {pb_.name}")
