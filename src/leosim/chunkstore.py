@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ import pyarrow.parquet as pq
 
 from ._io import file_kind
 from .errors import InputError
+from .outputs import sha256_file
 
 LOCK_WAIT_S = 5.0
 """How long to wait for the lock of a store whose run has just died (its worker processes
@@ -58,14 +58,6 @@ def _at(point: str, path: Path) -> None:
 def store_path(final: Path) -> Path:
     """The resume folder of output folder ``final``."""
     return final.parent / f".{final.name}.leosim-resume"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -221,7 +213,7 @@ class ChunkStore:
         for name, meta in files.items():
             p = folder / name
             try:
-                if p.stat().st_size != meta["bytes"] or _sha256(p) != meta["sha256"]:
+                if p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
                     return False
             except (OSError, KeyError, TypeError):
                 return False
@@ -259,7 +251,7 @@ class ChunkStore:
             _at("partition:written", p)
             with open(p, "rb+") as fh:
                 os.fsync(fh.fileno())
-            files[p.name] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            files[p.name] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
         _fsync_dir(tmp)
         if os.path.lexists(final):  # an unlisted copy of a killed run
             shutil.rmtree(final)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as _dt
-import hashlib
 import html
 import json
 import os
@@ -34,7 +33,7 @@ from pathlib import Path
 
 from ._io import file_kind
 from .errors import InputError, quote
-from .outputs import MANIFEST, atomic_output_file
+from .outputs import MANIFEST, atomic_output_file, sha256_file
 
 MAX_TABLE_ROWS = 200
 """Rows of each table shown in the report; the rest are counted, not shown."""
@@ -94,14 +93,6 @@ def _kind(names: set[str]) -> str:
         if all(n in names for n in needs):
             return kind
     return "output"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(folder: str | Path) -> tuple[dict, list[OutputFile]]:
@@ -169,7 +160,7 @@ def _checked_file(d: Path, name: str, entry: object) -> OutputFile | None:
             f"lists {name}, which is {file_kind(st.st_mode)}, not a regular file", source=src
         )
     want = entry.get("sha256") if isinstance(entry, dict) else None
-    return OutputFile(name, p, st.st_size, want == _sha256(p))
+    return OutputFile(name, p, st.st_size, want == sha256_file(p))
 
 
 def _e(text: object) -> str:

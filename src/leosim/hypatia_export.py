@@ -52,7 +52,7 @@ import pyarrow.csv as pacsv
 
 from .errors import InputError
 from .orbits import datetime_to_jd
-from .outputs import MANIFEST, OutputDir, _sha256
+from .outputs import MANIFEST, OutputDir, sha256_file
 from .scenario import Scenario
 from .simulate import Network, _per_sat_altitude_km, build_network, check_run_size, iter_states
 
@@ -128,9 +128,9 @@ class _TreeOutputDir(OutputDir):
                 files[n] = {"folder": True, "files": len(inner)}
                 for m in inner:
                     q = p / m
-                    files[f"{n}/{m}"] = {"bytes": q.stat().st_size, "sha256": _sha256(q)}
+                    files[f"{n}/{m}"] = {"bytes": q.stat().st_size, "sha256": sha256_file(q)}
             else:
-                files[n] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+                files[n] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
         manifest = {
             "leosim": __version__,
             "command": self.command,

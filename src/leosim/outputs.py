@@ -225,7 +225,8 @@ def _staging_name(final: Path, kind: str) -> str:
     return f".{final.name}.leosim-{kind}-{_HOST}-{os.getpid()}-"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (the checksums of every manifest)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -320,7 +321,7 @@ class OutputDir:
         files = {}
         for n in names:
             p = self.staging / n
-            files[n] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            files[n] = {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
         manifest = {
             "leosim": __version__,
             "command": self.command,

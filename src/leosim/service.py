@@ -226,13 +226,13 @@ class ServiceResult:
             "served_share": share,
             "pops": ";".join(f"{pc[i]}:{psh[i]:.3f}" for i in range(len(pc))),
             "median_rtt_pop_ms": part(pp.rtt_pop_ms),
-            "p95_rtt_pop_ms": _weighted_quantile(rtt_pop[served_pop], wp, 0.95),
+            "p95_rtt_pop_ms": weighted_quantile(rtt_pop[served_pop], wp, 0.95),
             "radio_ms": part(pp.radio_ms),
             "lasers_ms": part(pp.lasers_ms),
             "fibre_ms": part(pp.fibre_ms),
             "overhead_ms": self.latency.access_overhead_ms if med >= 0 else np.nan,
-            "median_rtt_gateway_ms": _weighted_quantile(rtt_gw, rw, 0.5),
-            "p95_rtt_gateway_ms": _weighted_quantile(rtt_gw, rw, 0.95),
+            "median_rtt_gateway_ms": weighted_quantile(rtt_gw, rw, 0.5),
+            "p95_rtt_gateway_ms": weighted_quantile(rtt_gw, rw, 0.95),
             "foreign_landing_share": foreign,
             "landing": ";".join(landing),
             "policy_block": ";".join(np.unique(blocks[blocks != ""])),
@@ -298,10 +298,6 @@ def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     """The ``q`` quantile of ``x`` with weights ``w`` (the lower one at a tie; NaN if empty)."""
-    return _weighted_quantile(x, w, q)
-
-
-def _weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
     i = _weighted_quantile_index(x, w, q)
     return float(x[i]) if i >= 0 else float("nan")
 
