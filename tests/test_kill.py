@@ -208,6 +208,26 @@ def test_interrupt_during_start_up_is_one_line(tmp_path, sig, code):
     assert staging_left(tmp_path) == []
 
 
+def sigterm_when_ready(script: str, ready: bytes, timeout_s: float = 20.0):
+    """Run ``script``, SIGTERM it once it prints ``ready``; ``(rc or "hung", seconds, stderr)``."""
+    p = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert p.stdout.readline().strip() == ready
+    t0 = time.monotonic()
+    os.kill(p.pid, signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        rc = "hung"
+    return rc, time.monotonic() - t0, p.stderr.read().decode()
+
+
 HUNG_CLEANUP = {
     # Cleanup that blocks for good inside the handler of the interrupt.
     "lock": "lock = threading.Lock(); lock.acquire(); lock.acquire()",
@@ -232,23 +252,7 @@ def test_a_hung_cleanup_still_ends_the_process(tmp_path, how):
         "except KeyboardInterrupt as exc:\n"
         f"    {HUNG_CLEANUP[how]}\n"
     )
-    p = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert p.stdout.readline().strip() == b"ready"
-    t0 = time.monotonic()
-    os.kill(p.pid, signal.SIGTERM)
-    try:
-        rc = p.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        rc = "hung"
-    elapsed_s = time.monotonic() - t0
-    stderr = p.stderr.read().decode()
+    rc, elapsed_s, stderr = sigterm_when_ready(script, b"ready")
     assert rc == 143, (rc, stderr)
     assert 0.9 <= elapsed_s < 10.0, elapsed_s
     assert stderr.strip().splitlines() == ["interrupted (SIGTERM)"], stderr
@@ -274,22 +278,7 @@ def test_a_signal_inside_a_finalizer_is_not_lost(tmp_path):
         "except KeyboardInterrupt as exc:\n"
         "    _signals.exit_interrupted(exc)\n"
     )
-    p = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    assert p.stdout.readline().strip() == b"in-del"
-    t0 = time.monotonic()
-    os.kill(p.pid, signal.SIGTERM)
-    try:
-        rc = p.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        rc = "hung"
-    stderr = p.stderr.read().decode()
+    rc, elapsed_s, stderr = sigterm_when_ready(script, b"in-del")
     assert rc == 143, (rc, stderr)
-    assert time.monotonic() - t0 < 10.0
+    assert elapsed_s < 10.0
     assert stderr.strip().splitlines() == ["interrupted (SIGTERM)"], stderr
