@@ -10,7 +10,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from leosim import sssp
-from leosim.links import GroundLinks
+from leosim.links import GroundLinks, plus_grid_isls
 from leosim.routing import _uplink_choice_numpy
 from leosim.simulate import _path_strings
 
@@ -128,3 +128,45 @@ def test_path_strings_are_hypatias_notation():
     want = ["-".join(str(x) for x in row if x >= 0) for row in big.tolist()]
     assert _path_strings(big).tolist() == want
     assert _path_strings(np.empty((0, 1), dtype=np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("relabel", [False, True])
+def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel):
+    """``shortest_path_trees(..., uplinks=...)`` fills the stations' entries of each tree's row
+    as the Python definition does from that tree (cold and warm-started, in either numbering)."""
+    rng = np.random.default_rng(seed)
+    p, s, g = 4, 6, 7
+    n = p * s
+    isl = plus_grid_isls(p, s)
+    gsl = _random_links(rng, g, n)
+    # The reversed routing graph of isls mode: lasers both ways, downlinks station -> sat.
+    rows = np.r_[isl[:, 0], isl[:, 1], n + gsl.gs]
+    cols = np.r_[isl[:, 1], isl[:, 0], gsl.sat]
+    ids = (
+        np.r_[rng.permutation(n), n + np.arange(g)].astype(np.int32)
+        if relabel
+        else np.arange(n + g, dtype=np.int32)
+    )
+    inv = np.argsort(ids)
+    dst = np.array([0, 3, 6])
+    old = None
+    for _ in range(3):  # cold, then two warm steps with drifting lengths
+        w_isl = rng.uniform(1e5, 2e6, len(isl))
+        w = np.r_[w_isl, w_isl, gsl.range_m]
+        graph = sssp.csr_graph(n + g, inv[rows], inv[cols], w)
+        dist = np.full((g, n + g), np.inf)
+        hop = np.full((g, n + g), -1, dtype=np.int32)
+        pred = np.full((g, n + g), -1, dtype=np.int32)
+        sssp.shortest_path_trees(
+            graph, n + dst, rows=dst, pred_out=pred, old_pred=old,
+            relabel=(ids, dist, hop), uplinks=(n, dst, gsl.gs, gsl.sat, gsl.range_m),
+        )  # fmt: skip
+        old = pred.copy()
+        ref = dijkstra(csr_matrix((w, (rows, cols)), shape=(n + g, n + g)), indices=n + dst)
+        want = np.full((g, n + g), np.inf)
+        want[dst] = ref
+        want_d, _ = _python_uplinks(want, hop.copy(), gsl, n, dst)
+        np.testing.assert_array_equal(dist, want_d)
+        _, want_h = _python_uplinks(dist.copy(), hop.copy(), gsl, n, dst)
+        np.testing.assert_array_equal(hop[:, n:], want_h[:, n:])

@@ -262,12 +262,13 @@ class Router:
                 self._pred.reverse()
                 old = self._pred[1] if warm else None
                 kw = dict(pred_out=self._pred[0], relabel=(ids, dist, next_hop))
+            if self.mode == "isls" and g > 0 and len(gsl):
+                # The kernel fills the stations' entries while each tree is in cache.
+                kw["uplinks"] = (n, dst, gsl.gs, gsl.sat, gsl.range_m)
             _, _, st = _sssp.shortest_path_trees(
                 graph, n + dst, rows=dst, old_pred=old, hints=self._hints, **kw
             )
             self._count(st[:, 0], old is not None)
-            if self.mode == "isls" and g > 0:
-                _uplink_choice(dist, next_hop, gsl, n, g, dst)
             self._prev_t = t_s
         return RoutingState(
             n, g, dist, next_hop, gsl, lasers.pairs, lasers.length_m, lasers.dropped, self.computed

@@ -185,6 +185,7 @@ def shortest_path_trees(
     relabel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     hints: tuple[np.ndarray, np.ndarray] | None = None,
     max_fixup: int | None = None,
+    uplinks: tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Distances (metres) and predecessors from each of ``sources`` to every node.
 
@@ -204,6 +205,12 @@ def shortest_path_trees(
     ``hints = (order, slot)``, int32 and int16 arrays of the layout of ``pred_out`` kept from
     one call to the next, make warm starts faster: the order the nodes were last done in and
     where each predecessor sits among the node's in-edges (any content is safe).
+
+    ``uplinks = (num_sats, station, gs, sat, range_m)``: source ``i`` is station
+    ``station[i]`` (node ``num_sats + station[i]``) and each tree's row (the external one with
+    ``relabel``) also gets the stations' entries as :func:`best_uplinks` computes them, over
+    the ground links ``(gs, sat, range_m)`` sorted by station then satellite, while the row
+    is still in cache.
     """
     if not HAVE_NUMBA:  # pragma: no cover
         raise RuntimeError("numba is not installed; use the scipy shortest-path backend")
@@ -277,8 +284,31 @@ def shortest_path_trees(
         limit,
         chunks,
         stats,
+        _uplink_args(uplinks, k, n),
     )
     return (dist_out if keep_dist else None), pred_out, stats
+
+
+def _uplink_args(uplinks, k: int, n: int):
+    """The kernel's form of ``uplinks = (num_sats, station of each source, gs, sat, range_m)``
+    (empty arrays: no uplinks)."""
+    if uplinks is None:
+        e = np.empty(0, dtype=np.int64)
+        return (0, np.zeros(1, dtype=np.int64), e, np.empty(0), e)
+    num_sats, station, gs, sat, rng = uplinks
+    g = n - int(num_sats)
+    station = np.ascontiguousarray(station, dtype=np.int64)
+    if len(station) != k or (k and (station.min() < 0 or station.max() >= g)):
+        raise ValueError("uplinks must name one station (0..num_stations-1) per source")
+    ptr = np.zeros(g + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gs, minlength=g), out=ptr[1:])
+    return (
+        int(num_sats),
+        ptr,
+        np.ascontiguousarray(sat, dtype=np.int64),
+        np.ascontiguousarray(rng, dtype=np.float64),
+        station,
+    )
 
 
 def locality_order(num_nodes: int, pairs: np.ndarray) -> np.ndarray:
@@ -590,8 +620,10 @@ if HAVE_NUMBA:
         limit,
         chunks,
         stats,
+        uplinks,
     ):  # pragma: no cover - compiled
         out_ptr, out_dst, out_w = g_out
+        up_n, up_ptr, up_sat, up_rng, up_station = uplinks
         n = pred.shape[1]
         k = len(sources)
         cap = len(out_w) + n + 16
@@ -639,25 +671,36 @@ if HAVE_NUMBA:
                         de[x] = d_row[v]
                         q = p_row[v]
                         pe[x] = ids[q] if q >= 0 else -1
+                if len(up_station):
+                    # While the row is in cache: the source stations' uplinks (isls mode).
+                    if relabel:
+                        _uplink_row(dist_ext[r], pred_ext[r], up_n, up_ptr, up_sat, up_rng,
+                                    up_station[i])  # fmt: skip
+                    else:
+                        _uplink_row(d_row, p_row, up_n, up_ptr, up_sat, up_rng, up_station[i])
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _uplink_row(dist, nh, n, ptr, sat, rng, d):  # pragma: no cover - compiled
+        """Station entries of one destination's row (see :func:`best_uplinks`)."""
+        for s in range(len(ptr) - 1):
+            best = np.inf
+            bs = -1
+            for k in range(ptr[s], ptr[s + 1]):
+                v = rng[k] + dist[sat[k]]
+                if v < best:
+                    best = v
+                    bs = sat[k]
+            if ptr[s + 1] > ptr[s]:
+                dist[n + s] = best
+                nh[n + s] = bs
+        dist[n + d] = 0.0
+        nh[n + d] = -1
 
     @njit(cache=True, parallel=True)
     def _best_uplinks(dist, nh, rows, n, ptr, sat, rng):  # pragma: no cover - compiled
-        g = len(ptr) - 1
         for i in prange(len(rows)):
             d = rows[i]
-            for s in range(g):
-                best = np.inf
-                bs = -1
-                for k in range(ptr[s], ptr[s + 1]):
-                    v = rng[k] + dist[d, sat[k]]
-                    if v < best:
-                        best = v
-                        bs = sat[k]
-                if ptr[s + 1] > ptr[s]:
-                    dist[d, n + s] = best
-                    nh[d, n + s] = bs
-            dist[d, n + d] = 0.0
-            nh[d, n + d] = -1
+            _uplink_row(dist[d], nh[d], n, ptr, sat, rng, d)
 
     @njit(cache=True, nogil=True)
     def _walk_paths(next_hop, dist, rows, cur0, dst_nodes, limit):  # pragma: no cover
@@ -740,18 +783,10 @@ def best_uplinks(
     ``range(s, a) + dist[d, a]`` over its links, ties to the first link (links sorted by
     station, then satellite: the smaller satellite id, Hypatia's rule).  Station ``d`` itself
     gets distance 0 and no next hop; a station without links keeps its row entries."""
-    g = dist.shape[1] - num_sats
-    ptr = np.zeros(g + 1, dtype=np.int64)
-    np.cumsum(np.bincount(gsl_gs, minlength=g), out=ptr[1:])
-    _best_uplinks(
-        dist,
-        next_hop,
-        np.ascontiguousarray(rows, dtype=np.int64),
-        num_sats,
-        ptr,
-        np.ascontiguousarray(gsl_sat, dtype=np.int64),
-        np.ascontiguousarray(gsl_range_m, dtype=np.float64),
+    num_sats, ptr, sat, rng, rows = _uplink_args(
+        (num_sats, rows, gsl_gs, gsl_sat, gsl_range_m), len(rows), dist.shape[1]
     )
+    _best_uplinks(dist, next_hop, rows, num_sats, ptr, sat, rng)
 
 
 def warm_up() -> float:
