@@ -280,6 +280,13 @@ def test_coverage_equals_leosim_coverage_computed_directly(client, model, policy
         "/api/policy?index=2",
         "/api/policy?index=-2",
         "/api/policy?index=x",
+        "/api/evaluate?policy=2",
+        "/api/evaluate?policy=-1",
+        "/api/evaluate?t0_s=0&t1_s=86400&step_s=1",
+        "/api/compare?a=0&b=5",
+        "/api/compare?t1_s=-5",
+        "/api/positions?t0=5",
+        "/api/stations?format=csv",
     ],
 )
 def test_bad_requests_are_4xx_with_a_reason(client, query):
@@ -311,6 +318,8 @@ def test_openapi_documents_every_endpoint(client):
         "/api/stations",
         "/api/isls",
         "/api/coverage",
+        "/api/evaluate",
+        "/api/compare",
     } <= paths
     pos = spec["paths"]["/api/positions"]["get"]
     assert "float32" in pos["description"] and "application/octet-stream" in str(pos["responses"])
@@ -345,6 +354,7 @@ def test_schemathesis_fuzz_finds_no_server_error(model, monkeypatch):
     monkeypatch.setattr(data, "MAX_POSITION_VALUES", 3 * model.network.num_sats * 20)
     monkeypatch.setattr(data, "MAX_ROUTE_STEPS", 5)
     monkeypatch.setattr(data, "MAX_COVERAGE_POINT_STEPS", 3_000)
+    monkeypatch.setattr(data, "MAX_EVALUATE_TERMINAL_STEPS", 3 * len(model.terminals))
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(model))
     failures = []
 

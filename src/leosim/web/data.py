@@ -11,10 +11,17 @@ Windows too large to answer quickly are refused up front (:class:`~leosim.errors
 from their size alone: at most :data:`MAX_POSITION_VALUES` position values a request and
 :data:`MAX_ROUTE_STEPS` routing steps, and a lower bound of the work (from
 :mod:`leosim._limits`) of at most :data:`MAX_REQUEST_S` seconds.
+
+Long work is cancellable: every computation takes an optional ``cancel`` event
+(:class:`threading.Event`) and checks it between pieces of about :data:`CANCEL_PIECE_S`
+seconds of work (every time step of a policy evaluation), raising :class:`Cancelled` when it is set; the web app sets it
+when the client goes away.  :attr:`WebModel.work` counts what was started, finished and
+cancelled, and the pieces done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -34,7 +41,7 @@ from ..latency import LatencyModel
 from ..orbits import Orbits
 from ..policy import Policy
 from ..scenario import Scenario
-from ..simulate import Network, build_network, run_pairs
+from ..simulate import Network, RouteTable, build_network, run_pairs
 
 MAX_POSITION_VALUES = 24_000_000
 """Most float32 values in one positions answer (96 MB: 10,000 satellites × 800 steps)."""
@@ -52,6 +59,43 @@ MIN_COVERAGE_RESOLUTION_DEG = 1.0
 """The finest coverage grid one request may ask for (41,252 cells)."""
 COUNTRY_SIMPLIFY_DEG = 0.05
 """Country outlines sent to the page are simplified to this tolerance (degrees)."""
+MAX_EVALUATE_TERMINAL_STEPS = 1_000_000
+"""Most terminals × time steps in one policy evaluation (2,000 terminals over 500 steps)."""
+CANCEL_PIECE_S = 0.1
+"""Estimated seconds of work between two checks of the cancel event (at least one time step)."""
+POSITION_S_PER_SAT_STEP = 1e-6
+ROUTE_S_PER_NODE_STEP = 5e-6
+COVERAGE_S_PER_VALUE_STEP = 5e-6
+"""Time per step estimates that size the pieces: per satellite (positions), per graph node
+(routes: satellites + stations) and per grid point and satellite (coverage); measured 0.6,
+3.4 and 3.0 µs on one core of the project's 2-core machine (1,584 satellites, 100 stations,
+a 5° grid)."""
+
+
+class Cancelled(Exception):
+    """The computation was stopped because its ``cancel`` event was set."""
+
+
+@dataclass
+class WorkCounts:
+    """What the model computed: requests started, finished and cancelled, pieces done."""
+
+    started: int = 0
+    finished: int = 0
+    cancelled: int = 0
+    pieces: int = 0
+    running: int = 0
+
+
+def _checkpoint(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
+
+
+def _pieces(t_s: np.ndarray, step_s_estimate: float, minimum: int = 1) -> list[np.ndarray]:
+    """``t_s`` in consecutive pieces of about :data:`CANCEL_PIECE_S` seconds of work each."""
+    size = max(minimum, int(CANCEL_PIECE_S / max(step_s_estimate, 1e-12)))
+    return [t_s[i : i + size] for i in range(0, len(t_s), size)]
 
 
 def _check_window(t0_s: float, t1_s: float, step_s: float) -> int:
@@ -110,6 +154,7 @@ class WebModel:
     scenario_text: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """One computation at a time: SGP4's satellite records and the router keep state."""
+    work: WorkCounts = field(default_factory=WorkCounts, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -123,6 +168,36 @@ class WebModel:
             Borders.default(),
             scenario_text,
         )
+
+    @contextlib.contextmanager
+    def _computing(self, cancel: threading.Event | None):
+        """Hold the model's lock for one computation (waiting for it stops when ``cancel`` is
+        set) and count it in :attr:`work`."""
+        while not self.lock.acquire(timeout=0.05):
+            _checkpoint(cancel)
+        self.work.started += 1
+        self.work.running += 1
+        try:
+            yield
+            self.work.finished += 1
+        except Cancelled:
+            self.work.cancelled += 1
+            raise
+        finally:
+            self.work.running -= 1
+            self.lock.release()
+
+    def _piece_done(self, cancel: threading.Event | None) -> None:
+        self.work.pieces += 1
+        _checkpoint(cancel)
+
+    @functools.cached_property
+    def terminals(self):
+        """The scenario's user terminals (``[terminals]``; by default 2,000 sampled by
+        population over every country), for policy evaluations."""
+        from ..ground_segment import scenario_terminals
+
+        return scenario_terminals(self.scenario, self.borders)
 
     @functools.cached_property
     def orbits(self) -> Orbits:
@@ -182,7 +257,7 @@ class WebModel:
 
     # ------------------------------------------------------------------ positions
     def positions_km(
-        self, t0_s: float, t1_s: float, step_s: float
+        self, t0_s: float, t1_s: float, step_s: float, cancel: threading.Event | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Times and Earth-fixed satellite positions, km, float32 ``(n_times, n_sats, 3)``."""
         n_sats = self.network.num_sats
@@ -194,9 +269,12 @@ class WebModel:
         t_s = window_times_s(t0_s, t1_s, step_s)
         out = np.empty((len(t_s), n_sats, 3), dtype=np.float32)
         start = self.network.start
-        with self.lock:
-            for k0, (ts, pos_m) in _enumerate_chunks(self.orbits.iter_ecef_m(start, t_s)):
-                out[k0 : k0 + len(ts)] = pos_m * 1e-3
+        with self._computing(cancel):
+            k0 = 0
+            for ts in _pieces(t_s, n_sats * POSITION_S_PER_SAT_STEP):
+                out[k0 : k0 + len(ts)] = self.orbits.ecef_m(start, ts) * 1e-3
+                k0 += len(ts)
+                self._piece_done(cancel)
         return t_s, out
 
     # ------------------------------------------------------------------ lasers
@@ -222,6 +300,7 @@ class WebModel:
         resolution_deg: float,
         min_elevation_deg: float | None,
         policy_index: int,
+        cancel: threading.Event | None = None,
     ) -> dict:
         """Satellites in view and share of time served on an equal-area grid over a window
         (:func:`leosim.coverage.coverage`; under policy ``policy_index``, -1 for none).
@@ -245,10 +324,8 @@ class WebModel:
             if min_elevation_deg is None
             else float(min_elevation_deg)
         )
-        with self.lock:
-            res = coverage(
-                self.network, grid, t_s, min_elevation_deg=el, policy=pol, borders=self.borders
-            )
+        with self._computing(cancel):
+            res = self._coverage(grid, t_s, el, pol, cancel)
         if pol is not None and pol.spec.min_elevation_deg is not None:
             el = float(pol.spec.min_elevation_deg)
         # Each cell's extent: bands resolution-tall, band cells sharing 360 deg equally.
@@ -272,6 +349,30 @@ class WebModel:
             "served_fraction": np.round(res.served_fraction, 6).tolist(),
         }
 
+    def _coverage(self, grid, t_s: np.ndarray, el: float, pol, cancel) -> _Coverage:
+        """:func:`leosim.coverage.coverage` over ``t_s`` in pieces (the cancel event checked
+        between them), merged: a window of equal steps weighs each piece by its step count
+        (means and shares), minima are minima."""
+        n = len(t_s)
+        parts = []
+        cost_s = (len(grid) + self.network.num_sats) * COVERAGE_S_PER_VALUE_STEP
+        for ts in _pieces(t_s, cost_s, minimum=2):
+            r = coverage(
+                self.network, grid, ts, min_elevation_deg=el, policy=pol, borders=self.borders
+            )
+            parts.append((len(ts), r))
+            self._piece_done(cancel)
+
+        def mean(key: str) -> np.ndarray:
+            return sum(k * np.asarray(getattr(r, key), dtype=float) for k, r in parts) / n
+
+        return _Coverage(
+            mean("mean_visible"),
+            np.min([r.min_visible for _, r in parts], axis=0),
+            mean("covered_fraction"),
+            mean("served_fraction"),
+        )
+
     def _policy_at(self, index: int) -> Policy | None:
         """Policy ``index`` of the loaded ones; None for -1 (InputError for another)."""
         if index == -1:
@@ -285,7 +386,15 @@ class WebModel:
         return self.policies[index]
 
     # ------------------------------------------------------------------ routes
-    def route(self, src: str, dst: str, t0_s: float, t1_s: float, step_s: float) -> dict:
+    def route(
+        self,
+        src: str,
+        dst: str,
+        t0_s: float,
+        t1_s: float,
+        step_s: float,
+        cancel: threading.Event | None = None,
+    ) -> dict:
         """The route between two stations at every time of a window (see the API docs)."""
         net = self.network
         gs = net.stations.resolve(_ref(src), key="src")
@@ -297,9 +406,92 @@ class WebModel:
         per_step = net.num_sats * SECONDS_PER_SAT_STEP + 2 * nodes * SECONDS_PER_TREE_NODE
         _check_work(n * per_step, "route")
         t_s = window_times_s(t0_s, t1_s, step_s)
-        with self.lock:
-            table = run_pairs(net, t_s, np.array([[gs, gd]])).columns
-            return _route_answer(self, gs, gd, t_s, table)
+        pair = np.array([[gs, gd]])
+        with self._computing(cancel):
+            tables = []
+            for ts in _pieces(t_s, nodes * ROUTE_S_PER_NODE_STEP):
+                tables.append(run_pairs(net, ts, pair))
+                self._piece_done(cancel)
+            return _route_answer(self, gs, gd, t_s, RouteTable.concat(tables).columns)
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate(self, index: int, t_s: np.ndarray, cancel):
+        """:func:`leosim.service.evaluate` of policy ``index`` for :attr:`terminals`."""
+        from ..service import evaluate
+
+        return evaluate(
+            self.network,
+            self.policies[index],
+            self.terminals,
+            t_s,
+            borders=self.borders,
+            on_progress=lambda _n: self._piece_done(cancel),
+            latency=self.scenario.latency.model(),
+        )
+
+    def _evaluation_times(self, t0_s: float, t1_s: float, step_s: float, runs: int) -> np.ndarray:
+        n_term = len(self.terminals)
+        limit = max(1, MAX_EVALUATE_TERMINAL_STEPS // max(n_term, 1))
+        n = _steps(t0_s, t1_s, step_s, limit, f"evaluation of {n_term:,} terminals")
+        _check_work(runs * n * self.network.num_sats * SECONDS_PER_SAT_STEP, "evaluation")
+        return window_times_s(t0_s, t1_s, step_s)
+
+    def _loaded(self, index: int, key: str) -> int:
+        if not 0 <= index < len(self.policies):
+            raise InputError(
+                f"no policy {index} to evaluate; {len(self.policies)} loaded "
+                f"(0..{len(self.policies) - 1}; serve with --policy P.toml)",
+                key=key,
+            )
+        return index
+
+    def evaluate(
+        self,
+        index: int,
+        t0_s: float,
+        t1_s: float,
+        step_s: float,
+        cancel: threading.Event | None = None,
+    ) -> dict:
+        """Policy ``index`` evaluated for the scenario's terminals over a window, per country
+        (``leosim policy evaluate``'s ``countries.csv`` columns; null for NaN)."""
+        self._loaded(index, "policy")
+        t_s = self._evaluation_times(t0_s, t1_s, step_s, 1)
+        with self._computing(cancel):
+            res = self._evaluate(index, t_s, cancel)
+        return {
+            "policy": self.policies[index].name,
+            "num_times": len(t_s),
+            "num_terminals": len(self.terminals),
+            "countries": _rows(res.country_table(self.borders)),
+        }
+
+    def compare(
+        self,
+        a: int,
+        b: int,
+        t0_s: float,
+        t1_s: float,
+        step_s: float,
+        cancel: threading.Event | None = None,
+    ) -> dict:
+        """Policies ``a`` and ``b`` evaluated for the scenario's terminals over a window: per
+        country B − A (``leosim policy compare``'s ``compare.csv`` columns; null for NaN)."""
+        from ..service import compare
+
+        self._loaded(a, "a")
+        self._loaded(b, "b")
+        t_s = self._evaluation_times(t0_s, t1_s, step_s, 2)
+        with self._computing(cancel):
+            ra = self._evaluate(a, t_s, cancel)
+            rb = self._evaluate(b, t_s, cancel)
+        return {
+            "a": self.policies[a].name,
+            "b": self.policies[b].name,
+            "num_times": len(t_s),
+            "num_terminals": len(self.terminals),
+            "countries": _rows(compare(ra, rb, self.borders)),
+        }
 
     # ------------------------------------------------------------------ policy
     def policy(self, index: int) -> dict:
@@ -356,11 +548,28 @@ class WebModel:
         return {"type": "FeatureCollection", "features": feats}
 
 
-def _enumerate_chunks(chunks):
-    k = 0
-    for ts, pos in chunks:
-        yield k, (ts, pos)
-        k += len(ts)
+@dataclass
+class _Coverage:
+    mean_visible: np.ndarray
+    min_visible: np.ndarray
+    covered_fraction: np.ndarray
+    served_fraction: np.ndarray
+
+
+def _rows(table: dict[str, np.ndarray]) -> list[dict]:
+    """A table of columns as JSON rows: numbers as floats (NaN as None), text as text."""
+
+    def cell(v):
+        if isinstance(v, str | np.str_):
+            return str(v)
+        if isinstance(v, int | np.integer):
+            return int(v)
+        f = float(v)
+        return f if math.isfinite(f) else None
+
+    keys = list(table)
+    n = len(table[keys[0]]) if keys else 0
+    return [{k: cell(table[k][i]) for k in keys} for i in range(n)]
 
 
 def _check_work(seconds: float, what: str) -> None:
