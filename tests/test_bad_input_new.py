@@ -396,7 +396,7 @@ def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypa
     import gc
     import weakref
 
-    from leosim.cli import policy as policy_cli
+    from leosim import service
 
     sc = tmp_path / "sc.toml"
     sc.write_text(
@@ -406,7 +406,7 @@ def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypa
     )
     alive_before: list[int] = []
     refs: list[weakref.ref] = []
-    real = policy_cli._evaluate
+    real = service.evaluation_result  # one policy's result, merged from its chunks
 
     def tracked(*args, **kwargs):
         gc.collect()
@@ -415,7 +415,7 @@ def test_several_policies_hold_one_result_in_memory_at_a_time(tmp_path, monkeypa
         refs.append(weakref.ref(res))
         return res
 
-    monkeypatch.setattr(policy_cli, "_evaluate", tracked)
+    monkeypatch.setattr(service, "evaluation_result", tracked)
     args = []
     for k in range(3):
         (tmp_path / f"p{k}.toml").write_text(f'name = "p{k}"\n')

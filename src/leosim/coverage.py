@@ -14,7 +14,7 @@ not served, and say why.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,28 +152,29 @@ class CoverageResult:
         return {"country": codes.astype(object), "name": names, **agg}
 
 
-def _gap_update(run: np.ndarray, longest: np.ndarray, covered: np.ndarray, dt: float) -> None:
-    run[:] = np.where(covered, 0.0, run + dt)
-    np.maximum(longest, run, out=longest)
+@dataclass
+class CoverageSetup:
+    """What every step of a coverage run needs, fixed over the window."""
+
+    points: Points
+    pos_m: np.ndarray
+    up: np.ndarray
+    min_elevation_deg: float
+    allowed: np.ndarray
+    block_reason: np.ndarray
+    country: np.ndarray
 
 
-def coverage(
+def prepare_coverage(
     net,
     points: Points,
-    t_s: Sequence[float] | np.ndarray,
     *,
     min_elevation_deg: float = 25.0,
     policy=None,
     borders=None,
     country: np.ndarray | None = None,
-    on_progress: Callable[[int], None] | None = None,
-) -> CoverageResult:
-    """Visible-satellite statistics of ``points`` over ``t_s`` (seconds after ``net.start``).
-
-    Gaps: a step without a satellite counts for the time to the next step (the last step for the
-    median step length), so the longest gap is in seconds and comparable across step lengths.
-    """
-    t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+) -> CoverageSetup:
+    """Countries, policy permissions (a policy's ``min_elevation_deg`` wins) and geometry."""
     n = len(points)
     if borders is None:
         from .borders import Borders
@@ -198,43 +199,165 @@ def coverage(
             min_elevation_deg = policy.spec.min_elevation_deg
     pos_g = geodetic_to_ecef_m(points.latitude_deg, points.longitude_deg, 0.0, net.ellipsoid)
     up = local_up(points.latitude_deg, points.longitude_deg)
-    dt = np.diff(t_s, append=t_s[-1] + (np.median(np.diff(t_s)) if len(t_s) > 1 else 0.0))
-    total = np.zeros(n)
+    return CoverageSetup(
+        points, pos_g, up, float(min_elevation_deg), allowed, reason, np.asarray(country)
+    )
+
+
+def step_lengths_ns(t_s: np.ndarray) -> np.ndarray:
+    """Time each step stands for, integer nanoseconds: to the next step, the last one the
+    median step (integers, so sums over any split of the window are exact and equal)."""
+    t_s = np.asarray(t_s, dtype=np.float64)
+    last = np.median(np.diff(t_s)) if len(t_s) > 1 else 0.0
+    dt = np.diff(t_s, append=t_s[-1] + last) if len(t_s) else np.zeros(0)
+    return np.round(dt * 1e9).astype(np.int64)
+
+
+@dataclass
+class CoveragePartial:
+    """Per-point statistics of a run of consecutive steps, mergeable in time order
+    (:func:`merge_coverage`); times in integer nanoseconds."""
+
+    steps: int
+    span_ns: int
+    total: np.ndarray
+    """Sum of the visible counts."""
+    vmin: np.ndarray
+    vmax: np.ndarray
+    covered_ns: np.ndarray
+    lead_ns: np.ndarray
+    """Uncovered time before the first covered step (all of it if none is covered)."""
+    trail_ns: np.ndarray
+    """Uncovered time after the last covered step."""
+    longest_ns: np.ndarray
+    """Longest uncovered run inside (counted from the first step)."""
+    any_covered: np.ndarray
+
+
+def coverage_partial(
+    net,
+    setup: CoverageSetup,
+    t_s: np.ndarray,
+    dt_ns: np.ndarray,
+    on_progress: Callable[[int], None] | None = None,
+) -> CoveragePartial:
+    """Visible-satellite statistics of ``setup.points`` at times ``t_s`` (seconds after
+    ``net.start``), each standing for ``dt_ns`` (:func:`step_lengths_ns` of the window)."""
+    t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+    dt_ns = np.asarray(dt_ns, dtype=np.int64)
+    n = len(setup.points)
+    total = np.zeros(n, dtype=np.int64)
     vmin = np.full(n, np.iinfo(np.int64).max)
     vmax = np.zeros(n, dtype=np.int64)
-    covered_time = np.zeros(n)
-    run = np.zeros(n)
-    longest = np.zeros(n)
+    covered = np.zeros(n, dtype=np.int64)
+    lead = np.zeros(n, dtype=np.int64)
+    run = np.zeros(n, dtype=np.int64)
+    longest = np.zeros(n, dtype=np.int64)
+    seen = np.zeros(n, dtype=bool)
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     step = 0
-    tree = cKDTree(pos_g)  # the points do not move: one tree for all steps
+    tree = cKDTree(setup.pos_m)  # the points do not move: one tree for all steps
     for ts, chunk in orbits.iter_ecef_m(net.start, t_s):
         for k in range(len(ts)):
             cnt = visible_counts(
-                pos_g, up, chunk[k], min_elevation_deg=min_elevation_deg, points_tree=tree
+                setup.pos_m,
+                setup.up,
+                chunk[k],
+                min_elevation_deg=setup.min_elevation_deg,
+                points_tree=tree,
             )
             total += cnt
             np.minimum(vmin, cnt, out=vmin)
             np.maximum(vmax, cnt, out=vmax)
             cov = cnt > 0
-            covered_time += np.where(cov, dt[step], 0.0)
-            _gap_update(run, longest, cov, dt[step])
+            d = dt_ns[step]
+            covered += np.where(cov, d, 0)
+            seen |= cov
+            lead += np.where(seen, 0, d)
+            run = np.where(cov, 0, run + d)
+            np.maximum(longest, run, out=longest)
             step += 1
         if on_progress is not None:
             on_progress(len(ts))
-    span = dt.sum() if dt.sum() > 0 else 1.0
+    return CoveragePartial(
+        len(t_s), int(dt_ns.sum()), total, vmin, vmax, covered, lead, run, longest, seen
+    )
+
+
+def merge_coverage(
+    setup: CoverageSetup, t_s: np.ndarray, partials: Iterable[CoveragePartial]
+) -> CoverageResult:
+    """The :class:`CoverageResult` of the window ``t_s`` from its parts, in time order (one
+    part in memory at a time; the same numbers whatever the split)."""
+    n = len(setup.points)
+    total = np.zeros(n, dtype=np.int64)
+    vmin = np.full(n, np.iinfo(np.int64).max)
+    vmax = np.zeros(n, dtype=np.int64)
+    covered = np.zeros(n, dtype=np.int64)
+    run = np.zeros(n, dtype=np.int64)
+    longest = np.zeros(n, dtype=np.int64)
+    span = steps = 0
+    for p in partials:
+        total += p.total
+        np.minimum(vmin, p.vmin, out=vmin)
+        np.maximum(vmax, p.vmax, out=vmax)
+        covered += p.covered_ns
+        # A gap that runs into this part continues by its lead; one that ends in it stops.
+        longest = np.maximum(longest, np.maximum(run + p.lead_ns, p.longest_ns))
+        run = np.where(p.any_covered, p.trail_ns, run + p.lead_ns)
+        span += p.span_ns
+        steps += p.steps
     return CoverageResult(
-        points,
-        t_s,
-        total / len(t_s),
+        setup.points,
+        np.asarray(t_s, dtype=np.float64),
+        total / max(steps, 1),
         vmin,
         vmax,
-        covered_time / span if dt.sum() > 0 else (vmin > 0).astype(float),
-        longest,
-        allowed,
-        reason,
-        np.asarray(country),
+        covered / span if span > 0 else (vmin > 0).astype(float),
+        longest / 1e9,
+        setup.allowed,
+        setup.block_reason,
+        setup.country,
     )
+
+
+def coverage(
+    net,
+    points: Points,
+    t_s: Sequence[float] | np.ndarray,
+    *,
+    min_elevation_deg: float = 25.0,
+    policy=None,
+    borders=None,
+    country: np.ndarray | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> CoverageResult:
+    """Visible-satellite statistics of ``points`` over ``t_s`` (seconds after ``net.start``).
+
+    Gaps: a step without a satellite counts for the time to the next step (the last step for the
+    median step length), so the longest gap is in seconds and comparable across step lengths.
+    The same as :func:`coverage_partial` of the whole window merged (:func:`merge_coverage`);
+    ``leosim coverage`` computes the parts chunk by chunk.
+    """
+    t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+    setup = prepare_coverage(
+        net,
+        points,
+        min_elevation_deg=min_elevation_deg,
+        policy=policy,
+        borders=borders,
+        country=country,
+    )
+    part = coverage_partial(net, setup, t_s, step_lengths_ns(t_s), on_progress)
+    return merge_coverage(setup, t_s, [part])
+
+
+def coverage_chunk(shared: tuple, item: tuple) -> CoveragePartial:
+    """One chunk of a chunked coverage run (a task of :mod:`leosim.execution`): ``shared`` is
+    ``(net, setups)``, ``item`` ``(index into setups, t_s, dt_ns)``."""
+    net, setups = shared
+    k, t_s, dt_ns = item
+    return coverage_partial(net, setups[k], t_s, dt_ns)
 
 
 def population_points(countries: Sequence[str] | None = None) -> Points:

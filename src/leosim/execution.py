@@ -22,7 +22,8 @@ Ray object store).
     (Ctrl-C and SIGTERM included).  Needs the ``dask`` extra.
 ``ray``
     a Ray cluster at ``address`` (``ray://host:10001``, ``auto``), or a local Ray instance with
-    ``workers`` CPUs, shut down when the run ends.  Needs the ``ray`` extra.
+    ``workers`` CPUs, shut down when the run ends; a Ray this process has already initialised
+    is used as it is and left running.  Needs the ``ray`` extra.
 
 >>> import numpy as np
 >>> [(int(a), int(b)) for a, b in plan_chunks(np.arange(10) * 0.5, chunk_s=2.0)]
@@ -331,7 +332,10 @@ class RayExecutor(Executor):
         ray = _import_extra("ray", "ray")
         self._ray = ray
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-        if self.address is None:
+        self._owned = not ray.is_initialized()
+        if not self._owned:  # this process already runs Ray (e.g. a notebook): use it, keep it
+            self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        elif self.address is None:
             try:
                 ray.init(num_cpus=self.workers, **kw)
             except (OSError, RuntimeError, ConnectionError) as exc:
@@ -348,7 +352,7 @@ class RayExecutor(Executor):
     def close(self, *, abort: bool = False) -> None:
         ray = getattr(self, "_ray", None)
         self._ray = None
-        if ray is not None and ray.is_initialized():
+        if ray is not None and getattr(self, "_owned", True) and ray.is_initialized():
             with contextlib.suppress(Exception):
                 ray.shutdown()
 
@@ -415,3 +419,84 @@ def gather_in_order(results: Iterable[tuple[int, Any]], n: int) -> list[Any]:
     for i, r in results:
         out[i] = r
     return out
+
+
+# ---------------------------------------------------------------------------- chunked commands
+
+
+def choose_executor(
+    spec, *, workers: int, executor: str | None = None, address: str | None = None
+) -> Executor:
+    """The executor of a long command, not started yet: ``executor``/``address`` (the
+    --executor and --address options) override the scenario's ``[execution]`` ``spec``
+    (:class:`leosim.scenario.ExecutionSpec`); without either, local processes for several
+    ``workers``, else serial."""
+    key = "--executor" if executor is not None else "execution"
+    if executor is None or (executor == spec.executor and address is None):
+        executor = spec.executor
+        address = address if address is not None else spec.address
+    name, address = resolve_executor(executor, address, workers)
+    return make_executor(name, workers=workers, address=address, key=key)
+
+
+def fingerprint(*parts: Any) -> str:
+    """SHA-256 of leosim's version and ``parts`` (arrays by their bytes, the rest by ``repr``),
+    each length-prefixed: what a store's chunks depend on (see :class:`~leosim.chunkstore.ChunkStore`)."""
+    import hashlib
+
+    from . import __version__
+
+    h = hashlib.sha256()
+    for x in (__version__, *parts):
+        b = np.ascontiguousarray(x).tobytes() if isinstance(x, np.ndarray) else repr(x).encode()
+        h.update(len(b).to_bytes(8, "little") + b)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def chunk_store(final, fp: str, plan: list[tuple[int, int]], *, resume: bool):
+    """The :class:`~leosim.chunkstore.ChunkStore` of output folder ``final`` for the block:
+    kept for ``--resume`` if the block fails (Ctrl-C and SIGTERM included), removed if it ends
+    (open it around the :class:`~leosim.outputs.OutputDir`, which publishes inside it)."""
+    from pathlib import Path
+
+    from .chunkstore import ChunkStore
+
+    final = Path(final)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {final.parent}: {exc.strerror or exc}") from None
+    store = ChunkStore.open(final, fp, plan, resume=resume)
+    try:
+        yield store
+    except BaseException:
+        store.release()  # the finished chunks stay for --resume
+        raise
+    store.remove()
+
+
+def compute_chunks(
+    ex: Executor,
+    store,
+    fn: Callable,
+    shared: Any,
+    items: Sequence[Any],
+    *,
+    tables: Callable[[Any], dict] | None = None,
+    on_chunk: Callable[[int, Any], None] | None = None,
+) -> None:
+    """Compute ``fn(shared, items[k])`` on ``ex`` for every chunk ``k`` not yet in ``store``
+    and store each result as it ends (``tables(result)``: name -> pyarrow table; default the
+    result itself); ``on_chunk(k, result)`` after each.  Never more local workers than chunks;
+    workers are stopped, not awaited, on Ctrl-C or an error."""
+    todo = store.todo()
+    if not todo:
+        return
+    work = [items[k] for k in todo]
+    ex.workers = max(1, min(ex.workers, len(work)))
+    with ex:
+        for j, res in ex.run(fn, shared, work):
+            store.write(todo[j], tables(res) if tables is not None else res)
+            if on_chunk is not None:
+                on_chunk(todo[j], res)

@@ -386,7 +386,7 @@ class _Geometry:
     min_el: object
 
 
-def _check_size(n_t: int, n_term: int) -> None:
+def check_evaluation_size(n_t: int, n_term: int) -> None:
     need = n_t * n_term * _BYTES_PER_SAMPLE
     if need > _MAX_RTT_SAMPLES_BYTES:
         from .errors import InputError
@@ -409,28 +409,32 @@ def _gateway_rtt(geo: _Geometry, trees: GatewayTrees, tl, out: StepArrays, i: in
     out.gateway[i, who[ok]] = g[ok]
 
 
-def evaluate(
+@dataclass
+class EvaluationSetup:
+    """What every step of a policy evaluation needs, fixed over the window (computed once,
+    sent to the workers that evaluate chunks of the window)."""
+
+    policy: Policy
+    terminals: Terminals
+    latency: LatencyModel
+    geo: _Geometry
+    allowed: np.ndarray
+    reason: np.ndarray
+    pop_of: np.ndarray
+    pop_how: np.ndarray
+
+
+def prepare_evaluation(
     net,
     policy: Policy,
     terminals: Terminals,
-    t_s: Sequence[float] | np.ndarray | None = None,
     *,
     borders: Borders | None = None,
-    on_progress: Callable[[int], None] | None = None,
     latency: LatencyModel | None = None,
-) -> ServiceResult:
-    """Evaluate ``policy`` for ``terminals`` over the times of ``net`` (a
-    :class:`~leosim.simulate.Network`; its stations are not used).
-
-    ``t_s`` defaults to the single time 0 after the network's start.  Besides who is served and
-    the light time to the nearest allowed gateway, every served terminal gets the round trip to
-    its PoP (:mod:`leosim.latency`) under ``latency`` (default :class:`LatencyModel`).
-    """
+) -> EvaluationSetup:
+    """Permissions, landing classes, ground geometry and PoP homing of ``terminals``."""
     borders = borders or Borders.default()
     latency = latency or LatencyModel()
-    t_s = np.atleast_1d(np.asarray([0.0] if t_s is None else t_s, dtype=np.float64))
-    n_t, n_term = len(t_s), len(terminals)
-    _check_size(n_t, n_term)
     allowed, reason = policy.terminal_permission(terminals, borders)
     cls, classes = policy.landing_classes(terminals.country)
     gw, ell = policy.gateways, net.ellipsoid
@@ -451,12 +455,50 @@ def evaluate(
         policy.pops,
         policy.pop_overrides,
     )
-    router = PopRouter(latency, gw, policy.pops, cls, classes, pop_of, geo.active)
+    return EvaluationSetup(policy, terminals, latency, geo, allowed, reason, pop_of, pop_how)
+
+
+def slot_warmup(latency: LatencyModel, start_unix_s: float, t_s: np.ndarray, a: int) -> int:
+    """First step of the reconfiguration slot that step ``a`` of ``t_s`` is in: a chunk that
+    starts at ``a`` replays steps ``[slot_warmup(...), a)`` (without recording them) so that its
+    terminals hold the satellites they held at ``a`` in a run of the whole window."""
+    t = np.asarray(t_s, dtype=np.float64)
+    if a <= 0 or a >= len(t):
+        return max(0, min(a, len(t)))
+    slot = latency.slot_start_s(start_unix_s, t[: a + 1])
+    return int(np.searchsorted(slot, slot[a], side="left"))
+
+
+def evaluate_steps(
+    net,
+    setup: EvaluationSetup,
+    t_s: Sequence[float] | np.ndarray,
+    *,
+    warmup_t_s: Sequence[float] | np.ndarray = (),
+    on_progress: Callable[[int], None] | None = None,
+) -> StepArrays:
+    """The per-step results at times ``t_s`` (seconds after ``net.start``, increasing).
+
+    The satellites held in the reconfiguration slot of ``t_s[0]`` are chosen at the slot's
+    start; steps ``warmup_t_s`` of that slot before ``t_s[0]`` (see :func:`slot_warmup`) are
+    replayed first, for their handovers, so any chunk of a window gives the rows a run of the
+    whole window gives.
+    """
+    policy, geo, latency = setup.policy, setup.geo, setup.latency
+    t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+    warm = np.asarray(warmup_t_s, dtype=np.float64).reshape(-1)
+    n_t, n_term = len(t_s), len(setup.terminals)
+    gw = policy.gateways
+    router = PopRouter(latency, gw, policy.pops, geo.cls, geo.classes, setup.pop_of, geo.active)
     out = StepArrays.empty(n_t, n_term)
-    slot_t = latency.slot_start_s(net.start.timestamp(), t_s)
-    all_t = np.unique(np.r_[t_s, slot_t])
+    scratch = StepArrays.empty(1, n_term)
+    start = net.start.timestamp()
+    slot_t = latency.slot_start_s(start, t_s)
+    warm_slot = latency.slot_start_s(start, warm)
+    all_t = np.unique(np.r_[warm, t_s, slot_t, warm_slot])
     eval_step = {float(t): i for i, t in enumerate(t_s)}
-    is_slot = set(slot_t.tolist())
+    warm_step = {float(t): float(s) for t, s in zip(warm, warm_slot, strict=True)}
+    is_slot = set(slot_t.tolist()) | set(warm_slot.tolist())
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     for ts, pos_chunk in orbits.iter_ecef_m(net.start, all_t):
         for tau, pos in zip(ts, pos_chunk, strict=True):
@@ -466,7 +508,7 @@ def evaluate(
                 net.isl_max_length_m,
                 geo.gw_pos,
                 geo.gw_up,
-                classes,
+                geo.classes,
                 gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
             )
             tl = ground_links(
@@ -480,6 +522,8 @@ def evaluate(
                 router.assign(float(tau), tl, paths)
             i = eval_step.get(float(tau))
             if i is None:
+                if float(tau) in warm_step:
+                    router.measure(warm_step[float(tau)], tl, paths, scratch, 0)
                 continue
             if len(tl):
                 out.visible[geo.active[np.unique(tl.gs)]] += 1
@@ -487,24 +531,55 @@ def evaluate(
             router.measure(float(slot_t[i]), tl, paths, out, i)
             if on_progress is not None:
                 on_progress(1)
+    return out
+
+
+def evaluation_result(setup: EvaluationSetup, t_s: np.ndarray, out: StepArrays) -> ServiceResult:
+    """The :class:`ServiceResult` of the per-step results ``out`` at times ``t_s``."""
+    policy, gw = setup.policy, setup.policy.gateways
     return ServiceResult(
         policy.name,
-        terminals,
-        t_s,
-        allowed,
-        reason,
+        setup.terminals,
+        np.asarray(t_s, dtype=np.float64),
+        setup.allowed,
+        setup.reason,
         out.rtt_gw_ms,
         out.gateway,
         np.asarray(gw.country),
         out.visible,
-        policy.state_of(terminals.country),
+        policy.state_of(setup.terminals.country),
         pops=policy.pops,
-        pop=pop_of,
-        pop_source=pop_how,
+        pop=setup.pop_of,
+        pop_source=setup.pop_how,
         gateway_name=np.asarray(gw.name),
         pop_paths=out,
-        latency=latency,
+        latency=setup.latency,
     )
+
+
+def evaluate(
+    net,
+    policy: Policy,
+    terminals: Terminals,
+    t_s: Sequence[float] | np.ndarray | None = None,
+    *,
+    borders: Borders | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    latency: LatencyModel | None = None,
+) -> ServiceResult:
+    """Evaluate ``policy`` for ``terminals`` over the times of ``net`` (a
+    :class:`~leosim.simulate.Network`; its stations are not used).
+
+    ``t_s`` defaults to the single time 0 after the network's start.  Besides who is served and
+    the light time to the nearest allowed gateway, every served terminal gets the round trip to
+    its PoP (:mod:`leosim.latency`) under ``latency`` (default :class:`LatencyModel`).  The
+    same as :func:`prepare_evaluation`, :func:`evaluate_steps` over the whole window and
+    :func:`evaluation_result` (what ``leosim policy evaluate`` does chunk by chunk).
+    """
+    t_s = np.atleast_1d(np.asarray([0.0] if t_s is None else t_s, dtype=np.float64))
+    check_evaluation_size(len(t_s), len(terminals))
+    setup = prepare_evaluation(net, policy, terminals, borders=borders, latency=latency)
+    return evaluation_result(setup, t_s, evaluate_steps(net, setup, t_s, on_progress=on_progress))
 
 
 def compare(
@@ -535,3 +610,11 @@ def compare(
         out[f"{key}_b"] = [get(cb, ib, key, c) for c in codes]
     keep_text = {"country", "name", "landing_a", "landing_b", "pops_a", "pops_b"}
     return {k: np.asarray(v, dtype=object if k in keep_text else float) for k, v in out.items()}
+
+
+def evaluate_chunk(shared: tuple, item: tuple) -> StepArrays:
+    """One chunk of a chunked evaluation (a task of :mod:`leosim.execution`): ``shared`` is
+    ``(net, setups)``, ``item`` ``(policy index into setups, t_s, warmup_t_s)``."""
+    net, setups = shared
+    k, t_s, warm = item
+    return evaluate_steps(net, setups[k], t_s, warmup_t_s=warm)

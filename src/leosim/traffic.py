@@ -25,6 +25,7 @@ bottleneck (:func:`servable_subscribers`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -391,23 +392,36 @@ class CapacityRun:
         return rows
 
 
-def run_subscriber_capacity(
+@dataclass
+class SubscriberSetup:
+    """What every step of :func:`run_subscriber_capacity` needs, fixed over the window."""
+
+    cells: Cells
+    model: CapacityModel
+    rates_mbps: tuple[float, ...]
+    allowed: np.ndarray
+    cell_class: np.ndarray
+    classes: list
+    gw_pos: np.ndarray
+    gw_up: np.ndarray
+    demand_bps: np.ndarray
+    min_elevation_deg: float
+    gateway_min_elevation_deg: float
+
+
+def subscriber_setup(
     net,
     policy,
     cells: Cells,
     model: CapacityModel,
-    t_s: np.ndarray,
     *,
     rates_mbps: tuple[float, ...] = (25.0, 100.0),
     mbps_per_subscriber: float = 25.0,
     concurrency: float = 1.0,
     borders=None,
-    on_progress=None,
-) -> CapacityRun:
-    """Servable subscribers and flow allocations for ``cells`` under ``policy`` at every step."""
-    from .capacity import max_min_fair, max_throughput
+) -> SubscriberSetup:
+    """Permissions, landing classes, gateways and demand of ``cells`` under ``policy``."""
     from .ground_segment import Terminals
-    from .orbits import Orbits
 
     if borders is None:
         from .borders import Borders
@@ -425,77 +439,141 @@ def run_subscriber_capacity(
     allowed, _ = policy.terminal_permission(terms, borders)
     cell_class, classes = policy.landing_classes(cells.country)
     gw = policy.gateways
-    gw_pos = geodetic_to_ecef_m(gw.latitude_deg, gw.longitude_deg, 0.0, net.ellipsoid)
-    gw_up = local_up(gw.latitude_deg, gw.longitude_deg)
-    demand_bps = cells.subscribers * mbps_per_subscriber * 1e6 * concurrency
-    servable, bott, routed_share, served, dem, lp_tot = [], [], [], [], [], []
-    servable_mp, bott_mp = [], []
-    by_country: dict[str, np.ndarray] = {}
-    kind_acc: dict[str, list] = {}
+    return SubscriberSetup(
+        cells,
+        model,
+        tuple(rates_mbps),
+        allowed,
+        cell_class,
+        classes,
+        geodetic_to_ecef_m(gw.latitude_deg, gw.longitude_deg, 0.0, net.ellipsoid),
+        local_up(gw.latitude_deg, gw.longitude_deg),
+        cells.subscribers * mbps_per_subscriber * 1e6 * concurrency,
+        policy.user_min_elevation_deg(net),
+        policy.spec.gateways.min_elevation_deg,
+    )
+
+
+def subscriber_steps(net, setup: SubscriberSetup, t_s, on_progress=None) -> dict[str, dict]:
+    """Per-step records of :func:`run_subscriber_capacity` at times ``t_s``, as columns:
+    ``steps`` (one row a step), ``countries`` (a row per step and country: the max-min rate
+    and demand) and ``kinds`` (a row per step and link kind used); steps are independent, so
+    any split of a window gives the same rows (:func:`subscriber_result` merges them)."""
+    from .capacity import max_min_fair, max_throughput
+    from .orbits import Orbits
+
+    cells, rates = setup.cells, setup.rates_mbps
+    demand_bps = setup.demand_bps
+    steps: dict[str, list] = {k: [] for k in ("routed_share", "served", "demand", "lp_total")}
+    for j in range(len(rates)):
+        for k in ("servable", "bottleneck", "servable_mp", "bottleneck_mp"):
+            steps[f"{k}_{j}"] = []
+    countries: dict[str, list] = {k: [] for k in ("step", "country", "rate_bps", "demand_bps")}
+    kinds: dict[str, list] = {
+        k: [] for k in ("step", "kind", "used", "saturated", "util_mean", "util_max", "flows")
+    }
+    codes = np.unique(cells.country)
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
-    for ts, chunk in orbits.iter_ecef_m(net.start, t_s):
+    i = 0
+    for ts, chunk in orbits.iter_ecef_m(net.start, np.asarray(t_s, dtype=np.float64)):
         for k in range(len(ts)):
             fl = subscriber_step(
                 chunk[k],
                 net.isl_pairs,
                 net.isl_max_length_m,
                 cells,
-                cell_class,
-                classes,
-                gw_pos,
-                gw_up,
-                model,
-                min_elevation_deg=policy.user_min_elevation_deg(net),
-                gateway_min_elevation_deg=policy.spec.gateways.min_elevation_deg,
-                cell_allowed=allowed,
+                setup.cell_class,
+                setup.classes,
+                setup.gw_pos,
+                setup.gw_up,
+                setup.model,
+                min_elevation_deg=setup.min_elevation_deg,
+                gateway_min_elevation_deg=setup.gateway_min_elevation_deg,
+                cell_allowed=setup.allowed,
             )
             subs = cells.subscribers[fl.flow_index]
             tot = subs.sum()
-            routed_share.append(float(tot / cells.subscribers.sum()))
-            row_s, row_b = [], []
-            for r in rates_mbps:
+            steps["routed_share"].append(float(tot / cells.subscribers.sum()))
+            for j, r in enumerate(rates):
                 if tot > 0:
                     nmax, link = servable_subscribers(fl, subs / tot, r * 1e6)
-                    row_s.append(nmax)
-                    row_b.append(str(fl.link_kind[link]) if link >= 0 else "")
+                    steps[f"servable_{j}"].append(nmax)
+                    steps[f"bottleneck_{j}"].append(str(fl.link_kind[link]) if link >= 0 else "")
                 else:
-                    row_s.append(0.0)
-                    row_b.append("no route")
-            servable.append(row_s)
-            bott.append(row_b)
-            mp = [
-                servable_subscribers_multipath(fl, cells.subscribers, r * 1e6) for r in rates_mbps
-            ]
-            servable_mp.append([m[0] for m in mp])
-            bott_mp.append([m[1] for m in mp])
+                    steps[f"servable_{j}"].append(0.0)
+                    steps[f"bottleneck_{j}"].append("no route")
+                nmp, bmp = servable_subscribers_multipath(fl, cells.subscribers, r * 1e6)
+                steps[f"servable_mp_{j}"].append(nmp)
+                steps[f"bottleneck_mp_{j}"].append(bmp)
             d = demand_bps[fl.flow_index]
-            dem.append(float(demand_bps.sum() / 1e9))
+            steps["demand"].append(float(demand_bps.sum() / 1e9))
+            rate_c = np.zeros(len(codes))
             if len(d):
                 mm = max_min_fair(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
                 lp = max_throughput(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
-                served.append(mm.total_rate_bps / 1e9)
-                lp_tot.append(lp.total_rate_bps / 1e9)
-                countries = cells.country[fl.flow_index]
-                for c in np.unique(cells.country):
-                    acc = by_country.setdefault(c, np.zeros(3))
-                    sel = countries == c
-                    acc += [mm.rate_bps[sel].sum(), demand_bps[cells.country == c].sum(), 1.0]
+                steps["served"].append(mm.total_rate_bps / 1e9)
+                steps["lp_total"].append(lp.total_rate_bps / 1e9)
+                flow_c = cells.country[fl.flow_index]
+                rate_c = np.array([mm.rate_bps[flow_c == c].sum() for c in codes])
                 used = mm.load_bps > 0
                 util = mm.utilisation
                 for kind in np.unique(fl.link_kind[used]):
                     m = used & (fl.link_kind == kind)
                     nb = int(np.sum(mm.bottleneck_kind == kind)) if mm.link_kind is not None else 0
-                    kind_acc.setdefault(str(kind), []).append(
-                        (m.sum(), np.sum(m & mm.saturated), util[m].mean(), util[m].max(), nb)
-                    )
+                    row = (i, str(kind), m.sum(), np.sum(m & mm.saturated))
+                    row += (util[m].mean(), util[m].max(), nb)
+                    for key, v in zip(kinds, row, strict=True):
+                        kinds[key].append(v)
             else:
-                served.append(0.0)
-                lp_tot.append(0.0)
-                for c in np.unique(cells.country):
-                    acc = by_country.setdefault(c, np.zeros(3))
-                    acc += [0.0, demand_bps[cells.country == c].sum(), 1.0]
+                steps["served"].append(0.0)
+                steps["lp_total"].append(0.0)
+            for c, rate in zip(codes, rate_c, strict=True):
+                countries["step"].append(i)
+                countries["country"].append(str(c))
+                countries["rate_bps"].append(float(rate))
+                countries["demand_bps"].append(float(demand_bps[cells.country == c].sum()))
+            i += 1
         if on_progress is not None:
             on_progress(len(ts))
+    floats = {"used", "saturated", "util_mean", "util_max", "flows", "rate_bps", "demand_bps"}
+
+    def arrays(cols: dict[str, list]) -> dict[str, np.ndarray]:
+        return {
+            k: np.asarray(v, dtype=float if k in floats else None)
+            if not k.startswith("bottleneck") and k not in ("country", "kind")
+            else np.asarray(v, dtype=object)
+            for k, v in cols.items()
+        }
+
+    return {"steps": arrays(steps), "countries": arrays(countries), "kinds": arrays(kinds)}
+
+
+def subscriber_result(
+    setup: SubscriberSetup, t_s: np.ndarray, parts: Iterable[dict[str, dict]]
+) -> CapacityRun:
+    """The :class:`CapacityRun` of window ``t_s`` from the records of its chunks, in order
+    (:func:`subscriber_steps`): sums run step by step as in one pass over the window."""
+    cells, rates = setup.cells, setup.rates_mbps
+    cols: dict[str, list] = {}
+    by_country: dict[str, np.ndarray] = {}
+    kind_acc: dict[str, list] = {}
+    for part in parts:
+        for k, v in part["steps"].items():
+            cols.setdefault(k, []).append(np.asarray(v))
+        c = part["countries"]
+        for code, rate, dmd in zip(c["country"], c["rate_bps"], c["demand_bps"], strict=True):
+            acc = by_country.setdefault(str(code), np.zeros(3))
+            acc += [rate, dmd, 1.0]
+        kd = part["kinds"]
+        for r in range(len(kd["kind"])):
+            row = tuple(kd[k][r] for k in ("used", "saturated", "util_mean", "util_max", "flows"))
+            kind_acc.setdefault(str(kd["kind"][r]), []).append(row)
+    col = {k: np.concatenate(v) for k, v in cols.items()}
+
+    def grid(key: str, dtype=None) -> np.ndarray:
+        rows = [col.get(f"{key}_{j}", np.zeros(0)) for j in range(len(rates))]
+        return np.asarray(np.stack(rows, axis=1) if rows else np.zeros((0, 0)), dtype=dtype)
+
     country_rows = []
     for c, (srv, dmd, nsteps) in sorted(by_country.items()):
         subs_c = float(cells.subscribers[cells.country == c].sum())
@@ -524,18 +602,47 @@ def run_subscriber_capacity(
         )
     return CapacityRun(
         np.asarray(t_s),
-        list(rates_mbps),
-        np.asarray(servable),
-        np.asarray(bott, dtype=object),
-        np.asarray(servable_mp),
-        np.asarray(bott_mp, dtype=object),
-        np.asarray(routed_share),
-        np.asarray(served),
-        np.asarray(dem),
-        np.asarray(lp_tot),
+        list(rates),
+        grid("servable", float),
+        grid("bottleneck", object),
+        grid("servable_mp", float),
+        grid("bottleneck_mp", object),
+        col["routed_share"],
+        col["served"],
+        col["demand"],
+        col["lp_total"],
         country_rows,
         kind_rows,
     )
+
+
+def run_subscriber_capacity(
+    net,
+    policy,
+    cells: Cells,
+    model: CapacityModel,
+    t_s: np.ndarray,
+    *,
+    rates_mbps: tuple[float, ...] = (25.0, 100.0),
+    mbps_per_subscriber: float = 25.0,
+    concurrency: float = 1.0,
+    borders=None,
+    on_progress=None,
+) -> CapacityRun:
+    """Servable subscribers and flow allocations for ``cells`` under ``policy`` at every step
+    (:func:`subscriber_setup`, :func:`subscriber_steps` of the window, :func:`subscriber_result`;
+    ``leosim capacity`` runs the steps chunk by chunk)."""
+    setup = subscriber_setup(
+        net,
+        policy,
+        cells,
+        model,
+        rates_mbps=rates_mbps,
+        mbps_per_subscriber=mbps_per_subscriber,
+        concurrency=concurrency,
+        borders=borders,
+    )
+    return subscriber_result(setup, t_s, [subscriber_steps(net, setup, t_s, on_progress)])
 
 
 @dataclass
@@ -552,6 +659,80 @@ class CityRun:
     """``(n_pairs,)`` mean max-min rate of every pair over the steps."""
 
 
+def city_steps(net, flows: tuple, model: CapacityModel, t_s) -> dict[str, dict]:
+    """Per-step records of :func:`run_city_capacity` at times ``t_s`` (the routing warm-starts
+    within these steps only), as columns: ``steps`` (served and routed shares), ``bottlenecks``
+    (a row per step and bottleneck kind) and ``rates`` (every flow's max-min rate, time-major);
+    :func:`city_result` merges them."""
+    from .capacity import max_min_fair, max_throughput
+    from .simulate import iter_states
+
+    src, dst, demand_bps = flows
+    steps: dict[str, list] = {"served_mm": [], "served_lp": [], "routed": []}
+    bott: dict[str, list] = {"step": [], "kind": [], "count": []}
+    rates = []
+    for i, (_, state) in enumerate(iter_states(net, t_s, destinations=np.unique(dst))):
+        fl = city_pair_step(state, src, dst, model)
+        d = demand_bps[fl.flow_index]
+        steps["routed"].append(float(d.sum() / demand_bps.sum()) if demand_bps.sum() > 0 else 0.0)
+        rate = np.zeros(len(src))
+        if len(d):
+            mm = max_min_fair(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
+            lp = max_throughput(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
+            steps["served_mm"].append(mm.total_rate_bps / 1e9)
+            steps["served_lp"].append(lp.total_rate_bps / 1e9)
+            for kind, count in mm.bottleneck_counts().items():
+                bott["step"].append(i)
+                bott["kind"].append(str(kind))
+                bott["count"].append(int(count))
+            rate[fl.flow_index] = mm.rate_bps
+        else:
+            steps["served_mm"].append(0.0)
+            steps["served_lp"].append(0.0)
+        rates.append(rate)
+    return {
+        "steps": {k: np.asarray(v, dtype=float) for k, v in steps.items()},
+        "bottlenecks": {
+            "step": np.asarray(bott["step"], dtype=np.int64),
+            "kind": np.asarray(bott["kind"], dtype=object),
+            "count": np.asarray(bott["count"], dtype=np.int64),
+        },
+        "rates": {"rate_bps": np.concatenate(rates) if rates else np.zeros(0)},
+    }
+
+
+def city_result(flows: tuple, t_s, parts: Iterable[dict[str, dict]]) -> CityRun:
+    """The :class:`CityRun` of window ``t_s`` from the records of its chunks, in order."""
+    src, _, demand_bps = flows
+    cols: dict[str, list] = {"served_mm": [], "served_lp": [], "routed": []}
+    bott: list[dict[str, int]] = []
+    rate_sum = np.zeros(len(src))
+    n = 0
+    for part in parts:
+        m = len(part["steps"]["routed"])
+        for k in cols:
+            cols[k].append(np.asarray(part["steps"][k], dtype=float))
+        b = part["bottlenecks"]
+        step_b: list[dict[str, int]] = [{} for _ in range(m)]
+        for i, kind, count in zip(b["step"], b["kind"], b["count"], strict=True):
+            step_b[int(i)][str(kind)] = int(count)
+        bott += step_b
+        rates = np.asarray(part["rates"]["rate_bps"]).reshape(m, len(src))
+        for r in rates:  # step by step, as in one pass (a flow not routed adds 0.0)
+            rate_sum += r
+        n += m
+    col = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+    return CityRun(
+        np.asarray(t_s, dtype=float),
+        float(demand_bps.sum() / 1e9),
+        col["served_mm"],
+        col["served_lp"],
+        col["routed"],
+        bott,
+        rate_sum / max(n, 1),
+    )
+
+
 def run_city_capacity(
     net,
     src: np.ndarray,
@@ -563,40 +744,30 @@ def run_city_capacity(
     on_progress=None,
 ) -> CityRun:
     """Max-min fair and maximum-throughput allocation of station-pair flows at every step,
-    on the core engine's shortest paths (up-link, lasers, down-link)."""
-    from .capacity import max_min_fair, max_throughput
-    from .simulate import iter_states
+    on the core engine's shortest paths (up-link, lasers, down-link); :func:`city_steps` of
+    the whole window, merged by :func:`city_result`."""
+    flows = city_flows(src, dst, demand_bps)
+    part = city_steps(net, flows, model, t_s)
+    if on_progress is not None:
+        on_progress(len(part["steps"]["routed"]))
+    return city_result(flows, t_s, [part])
 
-    src = np.asarray(src, dtype=np.int64)
-    dst = np.asarray(dst, dtype=np.int64)
-    demand_bps = np.asarray(demand_bps, dtype=float)
-    served_mm, served_lp, routed, bott = [], [], [], []
-    rate_sum = np.zeros(len(src))
-    n = 0
-    for _, state in iter_states(net, t_s, destinations=np.unique(dst)):
-        fl = city_pair_step(state, src, dst, model)
-        d = demand_bps[fl.flow_index]
-        routed.append(float(d.sum() / demand_bps.sum()) if demand_bps.sum() > 0 else 0.0)
-        if len(d):
-            mm = max_min_fair(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
-            lp = max_throughput(fl.incidence, fl.capacity_bps, d, link_kind=fl.link_kind)
-            served_mm.append(mm.total_rate_bps / 1e9)
-            served_lp.append(lp.total_rate_bps / 1e9)
-            bott.append(mm.bottleneck_counts())
-            rate_sum[fl.flow_index] += mm.rate_bps
-        else:
-            served_mm.append(0.0)
-            served_lp.append(0.0)
-            bott.append({})
-        n += 1
-        if on_progress is not None:
-            on_progress(1)
-    return CityRun(
-        np.asarray(t_s, dtype=float),
-        float(demand_bps.sum() / 1e9),
-        np.asarray(served_mm),
-        np.asarray(served_lp),
-        np.asarray(routed),
-        bott,
-        rate_sum / max(n, 1),
+
+def city_flows(src, dst, demand_bps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(src, dst, demand_bps)`` as the arrays :func:`city_steps` takes."""
+    return (
+        np.asarray(src, dtype=np.int64),
+        np.asarray(dst, dtype=np.int64),
+        np.asarray(demand_bps, dtype=float),
     )
+
+
+def capacity_chunk(shared: tuple, item: tuple) -> dict[str, dict]:
+    """One chunk of a chunked ``leosim capacity`` (a task of :mod:`leosim.execution`):
+    ``shared`` is ``(net, "cells", SubscriberSetup)`` or ``(net, "cities", (flows, model))``,
+    ``item`` the chunk's times."""
+    net, kind, setup = shared
+    if kind == "cells":
+        return subscriber_steps(net, setup, item)
+    flows, model = setup
+    return city_steps(net, flows, model, item)

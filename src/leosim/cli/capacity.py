@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import LeosimError
+from . import _execution as xo
 from ._util import fail, out_console, outputs_line, plural, step_progress
 
 
@@ -26,24 +28,37 @@ def capacity(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    workers: xo.Workers = None,
+    executor: xo.Executor = None,
+    address: xo.Address = None,
+    chunk_s: xo.ChunkS = None,
+    resume: xo.Resume = False,
 ) -> None:
-    """Servable subscribers per rate, flow allocation per country and the bottleneck links."""
+    """Servable subscribers per rate, flow allocation per country and the bottleneck links.
+
+    The time window is computed in chunks on the executor of [execution] or --executor (the
+    same files on every executor); --resume continues an interrupted run."""
     from ..borders import Borders
     from ..capacity import CapacityModel
     from ..errors import InputError
-    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..outputs import check_output_dir
     from ..policy import load_policy, parse_policy
     from ..scenario import load_scenario
     from ..simulate import build_network
-    from ..traffic import country_cells, run_subscriber_capacity
+    from ..traffic import country_cells, subscriber_result, subscriber_setup
 
     try:
+        opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
         model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
         d = sc.demand
+        texts = [Path(scenario).read_bytes()]
+        if policy is not None:
+            texts.append(Path(policy).read_bytes())
+        chunked = {"texts": texts, "quiet": quiet, "workers": workers, **opts}
         if d.mode == "cities":
-            _cities(sc, model, out, scenario, quiet)
+            _cities(sc, model, out, scenario, quiet, chunked)
             return
         if not d.countries:
             raise InputError(
@@ -65,76 +80,87 @@ def capacity(
             raise InputError(exc.message, source=sc.source, key=exc.key) from None
         net = build_network(sc)
         t_s = sc.time.offsets_s()
-        with step_progress(quiet) as progress:
-            task = progress.add_task("capacity", total=len(t_s))
-            run = run_subscriber_capacity(
-                net,
-                pol,
-                cells,
-                model,
-                t_s,
-                rates_mbps=tuple(d.rates_mbps),
-                mbps_per_subscriber=d.mbps_per_subscriber,
-                concurrency=d.concurrency,
-                borders=borders,
-                on_progress=lambda n: progress.advance(task, n),
-            )
-        steps = {
-            "time_s": run.t_s,
-            "routed_subscriber_share": run.routed_share,
-            "demand_gbps": run.demand_gbps,
-            "served_gbps_maxmin": run.served_gbps,
-            "served_gbps_max_throughput": run.lp_total_gbps,
-        }
-        for j, r in enumerate(run.rates_mbps):
-            steps[f"servable_at_{r:g}_mbps"] = run.servable_multipath[:, j]
-            steps[f"bottleneck_at_{r:g}_mbps"] = run.bottleneck_kind_multipath[:, j]
-            steps[f"servable_shortest_path_at_{r:g}_mbps"] = run.servable[:, j]
-
-        def cols(rows):
-            return (
-                {
-                    k: np.asarray(
-                        [r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else None
-                    )
-                    for k in rows[0]
-                }
-                if rows
-                else {}
-            )
-
-        with OutputDir(out) as o:
-            write_table(o, "capacity_steps.csv", steps)
-            write_table(o, "servable.csv", cols(run.summary_rows()))
-            if run.country_rows:
-                write_table(
-                    o,
-                    "countries.csv",
-                    cols([{**r, "country": str(r["country"])} for r in run.country_rows]),
-                )
-            if run.kind_rows:
-                write_table(o, "links_by_kind.csv", cols(run.kind_rows))
-            write_table(
-                o,
-                "cells.csv",
-                {
-                    "latitude_deg": cells.latitude_deg,
-                    "longitude_deg": cells.longitude_deg,
-                    "country": cells.country.astype(object),
-                    "population": cells.population,
-                    "subscribers": cells.subscribers,
-                },
-            )
-            o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
-            if policy is not None:
-                o.path("policy.toml").write_bytes(Path(policy).read_bytes())
+        setup = subscriber_setup(
+            net,
+            pol,
+            cells,
+            model,
+            rates_mbps=tuple(d.rates_mbps),
+            mbps_per_subscriber=d.mbps_per_subscriber,
+            concurrency=d.concurrency,
+            borders=borders,
+        )
+        what = (cells.latitude_deg, cells.longitude_deg, cells.subscribers, setup.demand_bps)
+        with _chunked(sc, net, out, "cells", setup, "capacity", what, **chunked) as parts:
+            run = subscriber_result(setup, t_s, parts)
+            o = _write_subscribers(sc, run, cells, out, texts)
     except LeosimError as exc:
         fail(exc)
-    if quiet:
-        return
+    if not quiet:
+        _print_subscribers(sc, run, cells, len(t_s), o)
+
+
+def _write_subscribers(sc, run, cells, out: Path, texts: list[bytes]):
+    """capacity_steps.csv, servable.csv, countries.csv, links_by_kind.csv and cells.csv."""
+    from ..outputs import OutputDir, write_table
+
+    steps = {
+        "time_s": run.t_s,
+        "routed_subscriber_share": run.routed_share,
+        "demand_gbps": run.demand_gbps,
+        "served_gbps_maxmin": run.served_gbps,
+        "served_gbps_max_throughput": run.lp_total_gbps,
+    }
+    for j, r in enumerate(run.rates_mbps):
+        steps[f"servable_at_{r:g}_mbps"] = run.servable_multipath[:, j]
+        steps[f"bottleneck_at_{r:g}_mbps"] = run.bottleneck_kind_multipath[:, j]
+        steps[f"servable_shortest_path_at_{r:g}_mbps"] = run.servable[:, j]
+
+    def cols(rows):
+        return (
+            {
+                k: np.asarray(
+                    [r[k] for r in rows], dtype=object if isinstance(rows[0][k], str) else None
+                )
+                for k in rows[0]
+            }
+            if rows
+            else {}
+        )
+
+    with OutputDir(out) as o:
+        write_table(o, "capacity_steps.csv", steps)
+        write_table(o, "servable.csv", cols(run.summary_rows()))
+        if run.country_rows:
+            write_table(
+                o,
+                "countries.csv",
+                cols([{**r, "country": str(r["country"])} for r in run.country_rows]),
+            )
+        if run.kind_rows:
+            write_table(o, "links_by_kind.csv", cols(run.kind_rows))
+        write_table(
+            o,
+            "cells.csv",
+            {
+                "latitude_deg": cells.latitude_deg,
+                "longitude_deg": cells.longitude_deg,
+                "country": cells.country.astype(object),
+                "population": cells.population,
+                "subscribers": cells.subscribers,
+            },
+        )
+        o.path("scenario.toml").write_bytes(texts[0])
+        if len(texts) > 1:
+            o.path("policy.toml").write_bytes(texts[1])
+    return o
+
+
+def _print_subscribers(sc, run, cells, n_steps: int, o) -> None:
+    d = sc.demand
     t = Table(
         title=f"{sc.name}: subscribers servable, all active at once "
-        f"({plural(len(cells), 'cell')}, {plural(len(t_s), 'step')})"
+        f"({plural(len(cells), 'cell')}, {plural(n_steps, 'step')})"
     )
     for c in (
         "rate Mbit/s",
@@ -159,16 +185,15 @@ def capacity(
             f"{r['demand_gbps']:.1f} Gbit/s; max-min fair on shortest paths serves {r['served_gbps_maxmin']:.1f} "
             f"Gbit/s ({100 * r['share_met']:.1f}%)"
         )
-    out_console.print(outputs_line(out, o.files), soft_wrap=True)
+    out_console.print(outputs_line(o.requested, o.files), soft_wrap=True)
 
 
-def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
+def _cities(sc, model, out: Path, scenario: Path, quiet: bool, chunked: dict) -> None:
     """``[demand] mode = "cities"``: flows between the scenario's stations."""
     from ..capacity import gravity_demand, read_flows_csv, resolve_flow_stations
     from ..errors import InputError
-    from ..outputs import OutputDir, write_table
     from ..simulate import build_network
-    from ..traffic import run_city_capacity
+    from ..traffic import city_flows, city_result
 
     d = sc.demand
     net = build_network(sc)
@@ -197,11 +222,26 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
         src, dst = np.nonzero(matrix)
         demand = matrix[src, dst]
     t_s = sc.time.offsets_s()
-    with step_progress(quiet) as progress:
-        task = progress.add_task(f"capacity ({plural(len(src), 'flow')})", total=len(t_s))
-        run = run_city_capacity(
-            net, src, dst, demand, model, t_s, on_progress=lambda n: progress.advance(task, n)
+    flows = city_flows(src, dst, demand)
+    label = f"capacity ({plural(len(src), 'flow')})"
+    with _chunked(sc, net, out, "cities", (flows, model), label, flows, **chunked) as parts:
+        run = city_result(flows, t_s, parts)
+        o = _write_cities(sc, run, net, flows, out, chunked["texts"])
+    if not quiet:
+        out_console.print(
+            f"{plural(len(src), 'flow')}, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
+            f"{np.median(run.served_gbps_maxmin):,.1f} Gbit/s (median over {len(t_s)} steps), maximum "
+            f"throughput {np.median(run.served_gbps_max_throughput):,.1f} Gbit/s"
         )
+        out_console.print(outputs_line(out, o.files), soft_wrap=True)
+
+
+def _write_cities(sc, run, net, flows, out: Path, texts: list[bytes]):
+    """capacity_steps.csv and flows.csv of city-pair demand."""
+    from ..outputs import OutputDir, write_table
+
+    src, dst, demand = flows
+    gs = net.stations
     kinds = sorted({k for b in run.bottleneck_counts for k in b})
     steps = {
         "time_s": run.t_s,
@@ -226,14 +266,80 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool) -> None:
                 "mean_rate_mbps_maxmin": run.pair_rate_bps / 1e6,
             },
         )
-        o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
-    if not quiet:
-        out_console.print(
-            f"{plural(len(src), 'flow')}, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
-            f"{np.median(run.served_gbps_maxmin):,.1f} Gbit/s (median over {len(t_s)} steps), maximum "
-            f"throughput {np.median(run.served_gbps_max_throughput):,.1f} Gbit/s"
-        )
-        out_console.print(outputs_line(out, o.files), soft_wrap=True)
+        o.path("scenario.toml").write_bytes(texts[0])
+    return o
+
+
+@contextlib.contextmanager
+def _chunked(
+    sc,
+    net,
+    out: Path,
+    kind: str,
+    setup,
+    label: str,
+    what,
+    *,
+    texts: list[bytes],
+    quiet: bool,
+    workers: int | None,
+    executor: str | None,
+    address: str | None,
+    chunk_s: float | None,
+    resume: bool,
+):
+    """The capacity steps of the window in chunks on the chosen executor
+    (:func:`leosim.traffic.capacity_chunk` of ``kind`` "cells" or "cities"), kept as Parquet
+    partitions for ``--resume``; yields the chunks' records in order, read one at a time, with
+    the store open (publish ``out`` inside the block; the store is removed when it ends).
+    ``what`` (arrays of the demand) and ``texts`` (the files) make the resume fingerprint."""
+    from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
+    from ..outputs import check_output_dir
+    from ..traffic import capacity_chunk
+    from .runner import run_fingerprint
+
+    t_s = sc.time.offsets_s()
+    w = workers if workers is not None else sc.workers
+    ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
+    plan = plan_chunks(t_s, chunk_s=chunk_s if chunk_s is not None else sc.execution.chunk_s)
+    items = [t_s[a:b] for a, b in plan]
+    parts = [np.asarray(x) for x in what]
+    fp = run_fingerprint("capacity " + kind, net, t_s, plan, *texts, *parts, repr(setup))
+    with chunk_store(check_output_dir(out), fp, plan, resume=resume) as store:
+        with step_progress(quiet) as progress:
+            bar = progress.add_task(label, total=len(t_s))
+            progress.advance(bar, store.steps_done())
+            compute_chunks(
+                ex,
+                store,
+                capacity_chunk,
+                (net, kind, setup),
+                items,
+                tables=_record_tables,
+                on_chunk=lambda k, _: progress.advance(bar, plan[k][1] - plan[k][0]),
+            )
+
+        def records():
+            for k in range(len(plan)):
+                yield {name: _columns(store.read(k, name)) for name in _NAMES[kind]}
+
+        yield records()
+
+
+_NAMES = {
+    "cells": ("steps", "countries", "kinds"),
+    "cities": ("steps", "bottlenecks", "rates"),
+}
+
+
+def _record_tables(rec: dict[str, dict]) -> dict:
+    import pyarrow as pa
+
+    return {name: pa.table(cols) for name, cols in rec.items()}
+
+
+def _columns(table) -> dict[str, np.ndarray]:
+    return {k: table.column(k).to_numpy(zero_copy_only=False) for k in table.column_names}
 
 
 command = capacity

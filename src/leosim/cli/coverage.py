@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import LeosimError
+from . import _execution as xo
 from ._util import fail, out_console, outputs_line, plural, step_progress
 
 
@@ -34,10 +36,17 @@ def coverage(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    workers: xo.Workers = None,
+    executor: xo.Executor = None,
+    address: xo.Address = None,
+    chunk_s: xo.ChunkS = None,
+    resume: xo.Resume = False,
 ) -> None:
-    """Satellites in view above the minimum elevation, share of time covered and longest gap."""
+    """Satellites in view above the minimum elevation, share of time covered and longest gap.
+
+    The time window is computed in chunks on the executor of [execution] or --executor (the
+    same files on every executor); --resume continues an interrupted run."""
     from ..borders import Borders
-    from ..coverage import coverage as run_coverage
     from ..coverage import equal_area_grid, population_points
     from ..outputs import OutputDir, check_output_dir, write_table
     from ..policy import load_policy
@@ -46,6 +55,7 @@ def coverage(
     from ..simulate import build_network
 
     try:
+        opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
         cs = sc.coverage
@@ -78,39 +88,30 @@ def coverage(
                     ),
                 )
             )
-        results = {}
-        with step_progress(quiet) as progress:
-            for name, pts in sets:
-                task = progress.add_task(f"{name} ({plural(len(pts), 'point')})", total=len(t_s))
-                results[name] = run_coverage(
-                    net,
-                    pts,
-                    t_s,
-                    min_elevation_deg=cs.min_elevation_deg,
-                    policy=pol,
-                    borders=borders,
-                    on_progress=lambda n, task=task: progress.advance(task, n),
-                )
-        with OutputDir(out) as o:
-            g = results["grid"]
-            table = g.point_table()
-            write_table(o, "grid.csv", table, parquet=sc.output.parquet)
-            write_table(o, "bands.csv", g.by_latitude_band(cs.band_deg))
-            write_table(o, "countries.csv", g.by_country(borders))
-            if "population" in results:
-                p = results["population"]
-                write_table(o, "population_countries.csv", p.by_country(borders))
-                write_table(o, "places.csv", p.point_table())
-            if "points" in results:
-                write_table(o, "points.csv", results["points"].point_table())
-            if sc.output.plot:
-                plot_coverage_map(
-                    table,
-                    o.path("coverage_map.png"),
-                    borders=borders,
-                    title=f"{sc.name}: mean satellites above {cs.min_elevation_deg:g} deg",
-                )
-            o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
+        text = Path(scenario).read_bytes()
+        with coverage_chunked(
+            sc, net, sets, pol, borders, out, text=text, quiet=quiet, workers=workers, **opts
+        ) as results:
+            with OutputDir(out) as o:
+                g = results["grid"]
+                table = g.point_table()
+                write_table(o, "grid.csv", table, parquet=sc.output.parquet)
+                write_table(o, "bands.csv", g.by_latitude_band(cs.band_deg))
+                write_table(o, "countries.csv", g.by_country(borders))
+                if "population" in results:
+                    p = results["population"]
+                    write_table(o, "population_countries.csv", p.by_country(borders))
+                    write_table(o, "places.csv", p.point_table())
+                if "points" in results:
+                    write_table(o, "points.csv", results["points"].point_table())
+                if sc.output.plot:
+                    plot_coverage_map(
+                        table,
+                        o.path("coverage_map.png"),
+                        borders=borders,
+                        title=f"{sc.name}: mean satellites above {cs.min_elevation_deg:g} deg",
+                    )
+                o.path("scenario.toml").write_bytes(text)
     except LeosimError as exc:
         fail(exc)
     if quiet:
@@ -142,6 +143,95 @@ def coverage(
             f"population-weighted served share: {100 * served:.1f}%"
         )
     out_console.print(outputs_line(out, o.files), soft_wrap=True)
+
+
+@contextlib.contextmanager
+def coverage_chunked(
+    sc,
+    net,
+    sets: list[tuple[str, object]],
+    policy,
+    borders,
+    out: Path,
+    *,
+    text: bytes,
+    quiet: bool = True,
+    workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    chunk_s: float | None = None,
+    resume: bool = False,
+):
+    """Coverage of each point set ``(name, Points)`` over the scenario's window, computed in
+    chunks (:func:`leosim.execution.plan_chunks`) on the chosen executor and kept as Parquet
+    partitions for ``--resume``; yields ``{name: CoverageResult}`` with the chunk store open
+    (publish ``out`` inside the block; the store is removed when it ends).  The parts merge
+    exactly (:func:`leosim.coverage.merge_coverage`): the same numbers whatever the chunks."""
+    from ..coverage import coverage_chunk, merge_coverage, prepare_coverage, step_lengths_ns
+    from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
+    from ..outputs import check_output_dir
+    from .runner import run_fingerprint
+
+    t_s = sc.time.offsets_s()
+    cs = sc.coverage
+    w = workers if workers is not None else sc.workers
+    ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
+    setups = [
+        prepare_coverage(
+            net, pts, min_elevation_deg=cs.min_elevation_deg, policy=policy, borders=borders
+        )
+        for _, pts in sets
+    ]
+    steps = plan_chunks(t_s, chunk_s=chunk_s if chunk_s is not None else sc.execution.chunk_s)
+    dt_ns = step_lengths_ns(t_s)
+    items = [(k, t_s[a:b], dt_ns[a:b]) for k in range(len(sets)) for a, b in steps]
+    plan = [c for _ in sets for c in steps]
+    where = [(s.points.latitude_deg, s.points.longitude_deg, s.min_elevation_deg) for s in setups]
+    fp = run_fingerprint("coverage", net, t_s, plan, text, [n for n, _ in sets], *where)
+    with chunk_store(check_output_dir(out), fp, plan, resume=resume) as store:
+        with step_progress(quiet) as progress:
+            bars = [
+                progress.add_task(f"{name} ({plural(len(pts), 'point')})", total=len(t_s))
+                for name, pts in sets
+            ]
+            for k in store.done:
+                progress.advance(bars[k // len(steps)], plan[k][1] - plan[k][0])
+            compute_chunks(
+                ex,
+                store,
+                coverage_chunk,
+                (net, setups),
+                items,
+                tables=_partial_tables,
+                on_chunk=lambda j, p: progress.advance(bars[j // len(steps)], p.steps),
+            )
+        results = {}
+        for k, ((name, _), setup) in enumerate(zip(sets, setups, strict=True)):
+            parts = (_partial(store, k * len(steps) + j) for j in range(len(steps)))
+            results[name] = merge_coverage(setup, t_s, parts)
+        yield results
+
+
+def _partial_tables(p) -> dict:
+    """A chunk's :class:`~leosim.coverage.CoveragePartial` as tables: ``part`` (per point) and
+    ``meta`` (its steps and span)."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    cols = {f.name: getattr(p, f.name) for f in dataclasses.fields(p)}
+    meta = {k: [cols.pop(k)] for k in ("steps", "span_ns")}
+    return {"part": pa.table(cols), "meta": pa.table(meta)}
+
+
+def _partial(store, idx: int):
+    from ..coverage import CoveragePartial
+
+    part, meta = store.read(idx, "part"), store.read(idx, "meta")
+    cols = {k: part.column(k).to_numpy(zero_copy_only=False) for k in part.column_names}
+    return CoveragePartial(
+        int(meta.column("steps")[0].as_py()), int(meta.column("span_ns")[0].as_py()), **cols
+    )
 
 
 command = coverage

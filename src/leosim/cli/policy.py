@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..errors import InputError, LeosimError
+from . import _execution as xo
 from ._util import TYPER_SETTINGS, out_console, outputs_line, plural, step_progress
 from ._util import fail as _fail
 
@@ -126,16 +127,25 @@ def evaluate(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    workers: xo.Workers = None,
+    executor: xo.Executor = None,
+    address: xo.Address = None,
+    chunk_s: xo.ChunkS = None,
+    resume: xo.Resume = False,
 ) -> None:
-    """Who is served where under a policy: terminals.csv, countries.csv and a map."""
+    """Who is served where under a policy: terminals.csv, countries.csv and a map.
+
+    The time window is computed in chunks on the executor of [execution] or --executor (the
+    same files on every executor); --resume continues an interrupted evaluation."""
     from ..borders import Borders
     from ..ground_segment import scenario_terminals
-    from ..outputs import OutputDir, check_output_dir
+    from ..outputs import check_output_dir
     from ..policy import load_policy
     from ..scenario import load_scenario
     from ..simulate import build_network
 
     try:
+        opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
         labels = policy_labels(policy) if len(policy) > 1 else [""]
@@ -143,23 +153,20 @@ def evaluate(
         pols = [load_policy(p, borders=borders) for p in policy]
         terms = scenario_terminals(sc, borders, terminals)
         net = build_network(sc)
-        with OutputDir(out) as o:
-            # One policy's (times x terminals) result in memory at a time, whatever their number.
-            tables = [
-                _write_evaluation(
-                    o,
-                    sc,
-                    _evaluate(net, sc, p, terms, borders, quiet, p.name),
-                    p,
-                    path,
-                    label,
-                    borders,
-                )
-                for p, path, label in zip(pols, policy, labels, strict=True)
-            ]
-            if len(pols) > 1:
-                _write_policies_csv(o, labels, pols, tables)
-            o.path("scenario.toml").write_bytes(Path(scenario).read_bytes())
+        texts = [Path(scenario).read_bytes(), *(Path(p).read_bytes() for p in policy)]
+        o, tables = evaluate_chunked(
+            sc,
+            net,
+            pols,
+            terms,
+            borders,
+            out,
+            texts=texts,
+            labels=labels,
+            quiet=quiet,
+            workers=workers,
+            **opts,
+        )
     except LeosimError as exc:
         _fail(exc)
     if not quiet:
@@ -171,7 +178,121 @@ def evaluate(
         out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
-def _write_evaluation(o, sc, res, pol, policy_path: Path, label: str, borders):
+def evaluate_chunked(
+    sc,
+    net,
+    pols: list,
+    terms,
+    borders,
+    out: Path,
+    *,
+    texts: list[bytes],
+    labels: list[str],
+    quiet: bool = True,
+    workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    chunk_s: float | None = None,
+    resume: bool = False,
+):
+    """Evaluate policies ``pols`` over the scenario's window in chunks and write the output
+    folder ``out``; return it (:class:`~leosim.outputs.OutputDir`) and the country tables.
+
+    Each policy's window is split by :func:`leosim.execution.plan_chunks`; a chunk replays
+    the steps of its first reconfiguration slot before it (:func:`leosim.service.slot_warmup`),
+    so the files are byte-identical whatever ``chunk_s`` and executor.  Chunks are kept as
+    Parquet partitions (:class:`~leosim.chunkstore.ChunkStore`) and merged one policy at a time.
+    ``texts`` are the scenario's and the policies' file contents (scenario first), copied into
+    the folder and part of the resume fingerprint; ``labels`` suffix each policy's file names
+    (:func:`policy_labels`; ``[""]`` for one policy).
+    """
+    from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
+    from ..outputs import OutputDir, check_output_dir
+    from ..service import (
+        check_evaluation_size,
+        evaluate_chunk,
+        evaluation_result,
+        prepare_evaluation,
+        slot_warmup,
+    )
+    from .runner import run_fingerprint
+
+    t_s = sc.time.offsets_s()
+    check_evaluation_size(len(t_s), len(terms))
+    w = workers if workers is not None else sc.workers
+    ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
+    latency = sc.latency.model()
+    setups = [prepare_evaluation(net, p, terms, borders=borders, latency=latency) for p in pols]
+    steps = plan_chunks(t_s, chunk_s=chunk_s if chunk_s is not None else sc.execution.chunk_s)
+    start = net.start.timestamp()
+    items = [
+        (k, t_s[a:b], t_s[slot_warmup(latency, start, t_s, a) : a])
+        for k in range(len(pols))
+        for a, b in steps
+    ]
+    plan = [c for _ in pols for c in steps]
+    who = [terms.terminal_id, terms.latitude_deg, terms.longitude_deg, terms.country, terms.weight]
+    fp = run_fingerprint(
+        "policy evaluate", net, t_s, plan, *texts, latency, *(np.asarray(x).tolist() for x in who)
+    )
+    with chunk_store(check_output_dir(out), fp, plan, resume=resume) as store:
+        with step_progress(quiet) as progress:
+            bars = [progress.add_task(p.name, total=len(t_s)) for p in pols]
+            for k in store.done:
+                progress.advance(bars[k // len(steps)], plan[k][1] - plan[k][0])
+            compute_chunks(
+                ex,
+                store,
+                evaluate_chunk,
+                (net, setups),
+                items,
+                tables=_step_tables,
+                on_chunk=lambda j, res: progress.advance(bars[j // len(steps)], len(res.rtt_gw_ms)),
+            )
+        with OutputDir(out) as o:
+            tables = []
+            for k, (p, setup) in enumerate(zip(pols, setups, strict=True)):
+                res = evaluation_result(setup, t_s, _merged_steps(store, k, steps, len(terms)))
+                # One policy's (times x terminals) result in memory at a time.
+                tables.append(_write_evaluation(o, sc, res, p, texts[1 + k], labels[k], borders))
+                del res
+            if len(pols) > 1:
+                _write_policies_csv(o, labels, pols, tables)
+            o.path("scenario.toml").write_bytes(texts[0])
+    return o, tables
+
+
+def _step_tables(out) -> dict:
+    """A chunk's :class:`~leosim.latency.StepArrays` as tables: ``steps`` (steps x terminals,
+    time-major) and ``visible`` (per terminal)."""
+    import dataclasses
+
+    import pyarrow as pa
+
+    cols = {
+        f.name: getattr(out, f.name).reshape(-1)
+        for f in dataclasses.fields(out)
+        if f.name != "visible"
+    }
+    return {"steps": pa.table(cols), "visible": pa.table({"visible": out.visible})}
+
+
+def _merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int):
+    """Policy ``k``'s per-step results over the window, from its chunks in the store."""
+    from ..latency import StepArrays
+
+    n_t = steps[-1][1] if steps else 0
+    out = StepArrays.empty(n_t, n_term)
+    for j, (a, b) in enumerate(steps):
+        idx = k * len(steps) + j
+        tab = store.read(idx, "steps")
+        for name in tab.column_names:
+            getattr(out, name)[a:b] = tab.column(name).to_numpy().reshape(b - a, n_term)
+        out.visible += store.read(idx, "visible").column("visible").to_numpy()
+    return out
+
+
+def _write_evaluation(o, sc, res, pol, policy_text: bytes, label: str, borders):
     """One policy's terminals.csv, countries.csv, map and policy copy (suffixed by ``label``)."""
     from ..outputs import write_table
     from ..reports import plot_service_map
@@ -191,7 +312,7 @@ def _write_evaluation(o, sc, res, pol, policy_path: Path, label: str, borders):
             title=f"{pol.name}: served fraction",
             gateways=pol.gateways,
         )
-    o.path(name("policy", ".toml")).write_bytes(Path(policy_path).read_bytes())
+    o.path(name("policy", ".toml")).write_bytes(policy_text)
     return ct
 
 

@@ -26,7 +26,6 @@ output (or nothing), never a mix.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -39,8 +38,8 @@ import pyarrow.parquet as pq
 from .._csvtext import csv_rows_text
 from ..chunkstore import ChunkStore
 from ..errors import InputError
-from ..execution import make_executor, plan_chunks, resolve_executor
-from ..outputs import OutputDir, csv_row_columns, to_arrow, write_table
+from ..execution import choose_executor, chunk_store, compute_chunks, fingerprint, plan_chunks
+from ..outputs import OutputDir, check_output_dir, csv_row_columns, to_arrow, write_table
 from ..pair_policy import restrict_pairs
 from ..reports import pair_summary, plot_rtt
 from ..scenario import Scenario
@@ -136,48 +135,36 @@ def run_scenario(
     """
     t0 = time.perf_counter()
     w = workers if workers is not None else sc.workers
-    ex_spec = sc.execution
-    key = "--executor" if executor is not None else "execution"
-    if executor is None or (executor == ex_spec.executor and address is None):
-        executor = ex_spec.executor
-        address = address if address is not None else ex_spec.address
-    name, address = resolve_executor(executor, address, w)
-    ex = make_executor(name, workers=w, address=address, key=key)
-    chunk_s = chunk_s if chunk_s is not None else ex_spec.chunk_s
-    store = None
-    try:
+    ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
+    chunk_s = chunk_s if chunk_s is not None else sc.execution.chunk_s
+    final = check_output_dir(out_dir)
+    r = sc.routing
+    if not (r.pairs or r.all_pairs or r.forwarding_state):
+        raise _nothing_to_route(sc)
+    net = build_network(sc)
+    if not (len(net.pairs) or r.forwarding_state):
+        raise _nothing_to_route(sc)
+    blocked = None
+    if policy is not None:
+        net, *blocked = restrict_pairs(net, policy)
+    t_s = sc.time.offsets_s()
+    forwarding = r.forwarding_state
+    local = ex.address is None and ex.name != "serial"
+    check_run_size(net, len(t_s), workers=w if local else 1, forwarding=forwarding)
+    plan = plan_chunks(t_s, chunk_s=chunk_s)
+    fp = run_fingerprint(scenario_text + policy_text, net, t_s, plan, forwarding)
+    with chunk_store(final, fp, plan, resume=resume) as store:
+        resumed = len(store.done)
+        if on_start is not None:
+            on_start(net, len(t_s))
+        if on_progress is not None and store.done:
+            on_progress(store.steps_done())
+        _compute(ex, net, t_s, store, forwarding, on_progress)
         with OutputDir(out_dir, command="run") as out:
-            r = sc.routing
-            if not (r.pairs or r.all_pairs or r.forwarding_state):
-                raise _nothing_to_route(sc)
-            net = build_network(sc)
-            if not (len(net.pairs) or r.forwarding_state):
-                raise _nothing_to_route(sc)
-            blocked = None
-            if policy is not None:
-                net, *blocked = restrict_pairs(net, policy)
-            t_s = sc.time.offsets_s()
-            forwarding = r.forwarding_state
-            local = address is None and name != "serial"
-            check_run_size(net, len(t_s), workers=w if local else 1, forwarding=forwarding)
-            plan = plan_chunks(t_s, chunk_s=chunk_s)
-            fp = run_fingerprint(scenario_text + policy_text, net, t_s, plan, forwarding)
-            store = ChunkStore.open(out.final, fp, plan, resume=resume)
-            resumed = len(store.done)
-            if on_start is not None:
-                on_start(net, len(t_s))
-            if on_progress is not None and store.done:
-                on_progress(store.steps_done())
-            _compute(ex, net, t_s, store, forwarding, on_progress)
             table, summary, fw_rows = _merge(sc, net, store, out, scenario_text)
             if blocked is not None:
                 _write_blocked(out, net, *blocked)
                 out.path("policy.toml").write_text(policy_text, encoding="utf-8")
-    except BaseException:
-        if store is not None:
-            store.release()  # the finished chunks stay for --resume
-        raise
-    store.remove()
     return RunResult(
         net,
         table,
@@ -221,28 +208,31 @@ def _nothing_to_route(sc: Scenario) -> InputError:
 
 
 def run_fingerprint(
-    scenario_text: str, net: Network, t_s: np.ndarray, plan: list[tuple[int, int]], forwarding: bool
+    scenario_text: str, net: Network, t_s: np.ndarray, plan: list[tuple[int, int]], *extra
 ) -> str:
-    """SHA-256 of everything a run's chunks depend on: leosim's version, the scenario text,
-    the network (element sets, stations, links, limits, pairs), the time grid and chunk plan."""
-    from .. import __version__
-
-    h = hashlib.sha256()
-
-    def add(*parts) -> None:
-        for x in parts:
-            b = np.ascontiguousarray(x).tobytes() if isinstance(x, np.ndarray) else repr(x).encode()
-            h.update(len(b).to_bytes(8, "little") + b)
-
-    add(__version__, scenario_text, net.mode, str(net.start), net.dut1_s, forwarding, plan)
-    add(os.environ.get("LEOSIM_SSSP", ""))
+    """SHA-256 of everything a long command's chunks depend on: leosim's version, the scenario
+    (and policy) text, the network (element sets, stations, links, limits, pairs), the time
+    grid, the chunk plan and ``extra`` (see :func:`leosim.execution.fingerprint`)."""
     elements = ("jdsatepoch", "jdsatepochF", "no_kozai", "ecco", "inclo", "nodeo", "argpo", "mo")
-    add(
-        np.array([[getattr(r, a) for a in (*elements, "bstar")] for r in net.constellation.satrecs])
+    return fingerprint(
+        scenario_text,
+        net.mode,
+        str(net.start),
+        net.dut1_s,
+        plan,
+        os.environ.get("LEOSIM_SSSP", ""),
+        np.array(
+            [[getattr(r, a) for a in (*elements, "bstar")] for r in net.constellation.satrecs]
+        ),
+        net.stations.ecef_m(net.ellipsoid),
+        net.isl_pairs,
+        net.gsl_max_range_m,
+        net.gsl_min_elevation_deg,
+        net.isl_max_length_m,
+        net.pairs,
+        np.asarray(t_s, np.float64),
+        *extra,
     )
-    add(net.stations.ecef_m(net.ellipsoid), net.isl_pairs, net.gsl_max_range_m)
-    add(net.gsl_min_elevation_deg, net.isl_max_length_m, net.pairs, np.asarray(t_s, np.float64))
-    return h.hexdigest()
 
 
 def _chunk_tables(res) -> dict:
@@ -255,17 +245,15 @@ def _chunk_tables(res) -> dict:
 
 def _compute(ex, net, t_s, store: ChunkStore, forwarding: bool, on_progress) -> None:
     """Compute the chunks not yet in ``store`` on executor ``ex``, storing each as it ends."""
-    todo = store.todo()
-    if not todo:
-        return
-    items = [t_s[slice(*store.plan[k])] for k in todo]
-    ex.workers = max(1, min(ex.workers, len(items)))  # never more local workers than chunks
-    # Workers die with this process, and are stopped, not awaited, on Ctrl-C or an error.
-    with ex:
-        for j, res in ex.run(chunk_task, (net, forwarding), items):
-            store.write(todo[j], _chunk_tables(res))
-            if on_progress is not None:
-                on_progress(res.num_steps)
+    items = [t_s[slice(*c)] for c in store.plan]
+
+    def done(k, res) -> None:
+        if on_progress is not None:
+            on_progress(res.num_steps)
+
+    compute_chunks(
+        ex, store, chunk_task, (net, forwarding), items, tables=_chunk_tables, on_chunk=done
+    )
 
 
 def _columns(table) -> dict[str, np.ndarray]:

@@ -1,0 +1,48 @@
+"""The options every long command shares: where its chunks run and how it resumes
+(``--workers``, ``--executor``, ``--address``, ``--chunk-s``, ``--resume``; the scenario's
+``[execution]`` table gives the defaults, see :mod:`leosim.execution`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..errors import LeosimError
+
+Workers = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1, max=256),
+]
+Executor = Annotated[
+    str | None,
+    typer.Option(
+        help="serial, processes, dask or ray (default: the scenario's [execution], else "
+        "processes with several workers)."
+    ),
+]
+Address = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, auto)."),
+]
+ChunkS = Annotated[
+    float | None,
+    typer.Option(
+        "--chunk-s",
+        help="Chunk length, seconds of the window (unit of work and resume).",
+        min=1e-9,
+    ),
+]
+Resume = Annotated[
+    bool,
+    typer.Option(help="Continue an interrupted run of the same scenario from its finished chunks."),
+]
+
+
+def execution_options(
+    executor: str | None, address: str | None, chunk_s: float | None, resume: bool
+) -> dict:
+    """The options as keyword arguments of the commands' cores; an address needs an executor."""
+    if address is not None and executor is None:
+        raise LeosimError("--address needs --executor dask or --executor ray")
+    return {"executor": executor, "address": address, "chunk_s": chunk_s, "resume": resume}
