@@ -182,12 +182,47 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     assert "TWN" not in page.text_content("#policy-summary")
     page.select_option("#policy", "0")
     page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
-    # What-if: A (not activated) against B (activated) lists Taiwan, A -> B.
+    # What-if: A (Taiwan not activated) against B (activated): the table lists Taiwan, served
+    # under B only (the policy files say so), and every country whose service the API says
+    # changes; the difference map turns Taiwan from the policy's red to the "better" end.
     page.select_option("#policy-b", "1")
-    row = page.locator('#whatif tr[data-code="TWN"]')
-    row.wait_for(timeout=30_000)
-    assert row.inner_text().split("\t")[1:] == ["not activated", "active"]
-    assert page.locator("#whatif tr[data-code]").count() == 1  # only Taiwan differs
+    page.wait_for_function("() => window.leosim.compare !== null", timeout=120_000)
+    q = page.evaluate("() => window.leosim.compare.query")
+    api = {r["country"]: r for r in httpx.get(server + "api/compare?" + q).json()["countries"]}
+    tw = api["TWN"]
+    assert tw["served_share_a"] == 0 and tw["served_share_b"] > 0.9
+    cells = page.locator('#whatif tr[data-code="TWN"] td').all_inner_texts()
+    assert cells[1:3] == ["not activated → active", f"0.0 → {100 * tw['served_share_b']:.1f}"]
+
+    def moved(r) -> bool:
+        a, b = r["median_rtt_pop_ms_a"], r["median_rtt_pop_ms_b"]
+        rtt = (a is None) != (b is None) or (a is not None and abs(b - a) >= 0.05)
+        return abs(r["served_share_change"]) >= 0.0005 or rtt
+
+    listed = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#whatif tr[data-code]'), (r) => r.dataset.code)"
+    )
+    assert listed[0] == "TWN" and set(listed) == {"TWN"} | {c for c, r in api.items() if moved(r)}
+    ramp = page.evaluate("() => window.leosim.diffRamp")
+    version = page.evaluate("() => window.leosim.mapVersion")
+    page.select_option("#layer", "whatif-served")
+    page.wait_for_function(f"() => window.leosim.mapVersion > {version}", timeout=30_000)
+    assert page.evaluate(f"() => {taiwan}") == ramp[-1]  # +75..100 %
+    assert api["FRA"]["served_share_change"] == 0
+    assert page.evaluate("() => window.leosim.mapColourAt(46.5, 2.5)") == ramp[len(ramp) // 2]
+    assert "served share" in page.text_content("#coverage-legend")
+    page.evaluate(
+        f"() => window.leosim.globe.pointOfView({{lat: {TAIWAN_DEG[0]}, lng: {TAIWAN_DEG[1]},"
+        " altitude: 1.6}, 0)"
+    )
+    time.sleep(1.0)
+    page.screenshot(path=str(_shots(tmp_path) / "serve-whatif.png"))
+    # RTT to the PoP: Taiwan has none under A, so no difference to colour.
+    page.select_option("#layer", "whatif-rtt")
+    no_data = page.evaluate("() => window.leosim.noDataColour")
+    page.wait_for_function(f"() => {taiwan} === '{no_data}'", timeout=30_000)
+    page.select_option("#layer", "policy")
+    page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
     page.evaluate(
         f"() => window.leosim.globe.pointOfView({{lat: {TAIWAN_DEG[0]}, lng: {TAIWAN_DEG[1]},"
         " altitude: 0.9}, 0)"

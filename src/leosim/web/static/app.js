@@ -1,6 +1,8 @@
 // leosim web app: the globe (globe.gl), satellites at time t, stations, gateways, the policy map,
-// and the route between two stations with its RTT chart.  Everything comes from this server's
-// /api (see /docs); nothing is loaded from anywhere else.
+// the route between two stations with its RTT chart, and the what-if difference of two policies.
+// Everything comes from this server's /api (see /openapi.json); nothing is loaded from anywhere
+// else.  A request superseded by a newer one of its kind (another route, policy or coverage
+// window) is aborted, and the server stops its work.
 "use strict";
 
 const EARTH_KM = 6371.0088;           // the globe is a sphere of the mean Earth radius
@@ -23,6 +25,7 @@ const S = {                           // the page state (read by the end-to-end 
   ready: false, info: null, stations: [], policy: null, countries: null,
   t0: 0, step: 1, n: 0, pos: null, nSats: 0, t: 0, playing: false, speed: 60,
   shells: [], layer: "policy", coverage: null, lasersOn: false, laserCount: 0, route: null, routeStep: -1, picked: [], frames: [], errors: [],
+  compare: null, aborted: 0,
 };
 window.leosim = S;
 
@@ -30,11 +33,27 @@ const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g,
   (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 
-async function getJSON(path) {
-  const r = await fetch(path);
+async function getJSON(path, signal) {
+  const r = await fetch(path, { signal });
   if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
   return r.json();
 }
+
+const pending = {};                   // kind -> the AbortController of its request in flight
+/** The answer of the newest request of a kind: a request still in flight for the same kind
+ * is aborted first (its connection closes, and the server stops its work).  A superseded
+ * request rejects with an AbortError, which callers drop silently (isAbort). */
+async function getLatest(kind, path) {
+  if (pending[kind]) { pending[kind].abort(); S.aborted++; }
+  const ctl = new AbortController();
+  pending[kind] = ctl;
+  try {
+    return await getJSON(path, ctl.signal);
+  } finally {
+    if (pending[kind] === ctl) delete pending[kind];
+  }
+}
+const isAbort = (e) => e && e.name === "AbortError";
 
 function status(text, isError) {
   const el = $("status");
@@ -188,25 +207,115 @@ function changed(code) {
   return Boolean(S.policyB) && (S.policyB.states[code] || "active") !== (S.policy.states[code] || "active");
 }
 
+const MIN_SHARE_CHANGE = 0.0005, MIN_RTT_CHANGE_MS = 0.05;  // smaller changes are not listed
+
+/** The compare row of a country when its service differs between A and B, else null. */
+function serviceChange(code) {
+  const c = S.compare && S.compare.byCode[code];
+  if (!c) return null;
+  const dShare = Math.abs(c.served_share_change);
+  const ra = c.median_rtt_pop_ms_a, rb = c.median_rtt_pop_ms_b;
+  const dRtt = ra === null || rb === null ? (ra === rb ? 0 : Infinity) : Math.abs(rb - ra);
+  return dShare >= MIN_SHARE_CHANGE || dRtt >= MIN_RTT_CHANGE_MS ? c : null;
+}
+
 function whatIf() {
-  // The countries whose activation differs between the two policies, A -> B.
+  // The countries whose activation or service differs between the two policies, A -> B:
+  // activation from the policies, served share and median RTT to the PoP from /api/compare.
   const t = $("whatif");
   t.textContent = "";
   if (!S.policyB) return;
   const names = Object.fromEntries(S.countries.features.map((f) => [f.properties.code, f.properties.name]));
-  const rows = Object.keys(S.policy.states).filter(changed).sort();
+  const codes = new Set(Object.keys(S.policy.states).filter(changed));
+  if (S.compare) for (const c of S.compare.countries) if (serviceChange(c.country)) codes.add(c.country);
+  const size = (code) => { const c = serviceChange(code); return c ? Math.abs(c.served_share_change) : 0; };
+  const rows = [...codes].sort((x, y) => (changed(y) - changed(x)) || (size(y) - size(x)) || (x < y ? -1 : 1));
   const head = t.insertRow();
-  for (const h of ["country", S.policy.name, S.policyB.name]) {
+  for (const h of ["country", "activation A → B", "served % A → B", "RTT to PoP ms A → B"]) {
     const th = document.createElement("th"); th.textContent = h; head.appendChild(th);
   }
+  const pct = (v) => (v === null || v === undefined ? "–" : (100 * v).toFixed(1));
+  const ms = (v) => (v === null || v === undefined ? "–" : v.toFixed(1));
   for (const code of rows) {
     const r = t.insertRow();
     r.dataset.code = code;
-    for (const v of [`${names[code] || code} (${code})`, S.policy.states[code], S.policyB.states[code]]) {
-      r.insertCell().textContent = String(v).replaceAll("_", " ");
+    const c = S.compare && S.compare.byCode[code];
+    const st = (p) => String(p.states[code] || "active").replaceAll("_", " ");
+    for (const v of [`${names[code] || code} (${code})`, `${st(S.policy)} → ${st(S.policyB)}`,
+      c ? `${pct(c.served_share_a)} → ${pct(c.served_share_b)}` : "no terminals",
+      c ? `${ms(c.median_rtt_pop_ms_a)} → ${ms(c.median_rtt_pop_ms_b)}` : ""]) {
+      r.insertCell().textContent = v;
     }
   }
-  if (!rows.length) t.insertRow().insertCell().textContent = "same activation everywhere";
+  if (!rows.length) t.insertRow().insertCell().textContent = "same activation and service everywhere";
+}
+
+// The difference map (B − A per country): RdBu classes, red worse, blue better, grey no data.
+const DIFF_RAMP = ["#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#e6e6e6", "#d1e5f0", "#92c5de",
+  "#4393c3", "#2166ac"];
+const NO_DATA_COLOUR = "#4a4f5a";
+
+/** The texture colour of a country in a what-if layer: "whatif-served" by the change of its
+ * served share (B − A, 1/4 a class), "whatif-rtt" by the change of its median RTT to the PoP
+ * (B − A, faster is blue, S.compare.rttScale ms a class); null: no value. */
+function diffColour(layer, v) {
+  if (v === null || v === undefined || !Number.isFinite(v)) return NO_DATA_COLOUR;
+  const mid = (DIFF_RAMP.length - 1) / 2;
+  const x = layer === "whatif-served" ? v * mid : -v / S.compare.rttScale;
+  const k = Math.abs(x) < 1e-9 ? 0 : Math.sign(x) * Math.max(1, Math.min(mid, Math.ceil(Math.abs(x) - 1e-9)));
+  return DIFF_RAMP[mid + k];
+}
+S.diffColour = diffColour;
+S.diffRamp = DIFF_RAMP; S.noDataColour = NO_DATA_COLOUR;
+
+function diffValue(layer, code) {
+  const c = S.compare && S.compare.byCode[code];
+  if (!c) return null;
+  if (layer === "whatif-served") return c.served_share_change;
+  const a = c.median_rtt_pop_ms_a, b = c.median_rtt_pop_ms_b;
+  return a === null || b === null ? null : b - a;
+}
+
+function compareQuery() {
+  // Both policies over the page's window, at most 20 times (a multiple of the position step).
+  const span = S.step * Math.max(S.n - 1, 0);
+  const k = Math.max(1, Math.ceil((S.n - 1) / 19 - 1e-9));
+  return `a=${S.policy.index}&b=${S.policyB.index}&t0_s=${S.t0}&t1_s=${S.t0 + span}` +
+    `&step_s=${Number((S.step * k).toPrecision(12))}`;
+}
+
+async function loadCompare() {
+  // The service of both policies for the scenario's terminals (two evaluations: seconds).
+  if (!S.policyB || S.policy.index < 0 || S.policyB.index < 0) {
+    if (pending.compare) { pending.compare.abort(); S.aborted++; }
+    S.compare = null;
+    return;
+  }
+  const q = compareQuery();
+  if (S.compare && S.compare.query === q) return;
+  S.compare = null;
+  $("whatif-status").textContent = "evaluating both policies…";
+  const c = await getLatest("compare", `/api/compare?${q}`);
+  c.query = q;
+  c.byCode = Object.fromEntries(c.countries.map((r) => [r.country, r]));
+  const d = c.countries.map((r) => (r.median_rtt_pop_ms_a === null || r.median_rtt_pop_ms_b === null
+    ? 0 : Math.abs(r.median_rtt_pop_ms_b - r.median_rtt_pop_ms_a)));
+  c.rttScale = Math.max(1, Math.ceil(Math.max(0, ...d) / 4));  // ms a class, 4 classes a side
+  S.compare = c;
+  $("whatif-status").textContent = `${c.a} → ${c.b}: ${c.num_terminals} terminals, ${c.num_times} times`;
+}
+
+async function refreshWhatIf() {
+  // After a change of policy A or B: the table at once (activation), then the service.
+  whatIf(); coverageLegend(); drawMap();
+  try {
+    await loadCompare();
+  } catch (e) {
+    if (isAbort(e)) return;
+    $("whatif-status").textContent = String(e.message || e);
+    throw e;
+  }
+  whatIf(); coverageLegend(); drawMap();
 }
 
 function countryColour(code) {
@@ -237,12 +346,17 @@ function drawMap() {
   cv.width = MAP_W; cv.height = MAP_H;
   const g = cv.getContext("2d", { willReadFrequently: true });
   g.fillStyle = SEA_COLOUR; g.fillRect(0, 0, MAP_W, MAP_H);
-  const cov = S.layer !== "policy" && S.coverage;
+  const diff = S.layer.startsWith("whatif");
+  const cov = !diff && S.layer !== "policy" && S.coverage;
   if (cov) drawCoverage(g, cov, S.layer);
   g.lineWidth = cov ? 0.8 : 1.2; g.strokeStyle = cov ? "#ffffff99" : "#0b0b0b";
   for (const f of S.countries.features) {
     tracePath(g, f.geometry);
-    if (!cov) { g.fillStyle = countryColour(f.properties.code); g.fill("evenodd"); }
+    const code = f.properties.code;
+    if (!cov) {
+      g.fillStyle = diff ? diffColour(S.layer, diffValue(S.layer, code)) : countryColour(code);
+      g.fill("evenodd");
+    }
     g.stroke();
   }
   g.lineWidth = 6; g.strokeStyle = "#ffff00";  // what-if: countries whose state differs
@@ -286,8 +400,29 @@ function drawCoverage(g, cov, layer) {
   }
 }
 
+function diffLegend(el) {
+  if (!S.compare) {
+    el.textContent = S.policyB ? "choose policies A and B (not \"no policy\") and wait for both"
+      : "choose a policy B to compare with (what-if)";
+    return;
+  }
+  const mid = (DIFF_RAMP.length - 1) / 2, served = S.layer === "whatif-served";
+  const unit = served ? 25 : S.compare.rttScale;
+  const label = (i) => {
+    const k = i - mid;
+    if (k === 0) return "no change";
+    const lo = (Math.abs(k) - 1) * unit, hi = Math.abs(k) * unit, sign = (k > 0) === served ? "+" : "−";
+    return `${sign}${lo}–${hi}${served ? " %" : " ms"}`;
+  };
+  el.innerHTML = `<div>${served ? "served share" : "median RTT to the PoP"}, ${esc(S.compare.b)}` +
+    ` − ${esc(S.compare.a)} (blue: better under B)</div>` +
+    DIFF_RAMP.map((col, i) => `<span class="swatch" style="background:${col}"></span>${esc(label(i))} `).join("") +
+    `<span class="swatch" style="background:${NO_DATA_COLOUR}"></span>no terminals or no RTT`;
+}
+
 function coverageLegend() {
   const el = $("coverage-legend");
+  if (S.layer.startsWith("whatif")) { diffLegend(el); return; }
   if (S.layer === "policy" || !S.coverage) { el.textContent = ""; return; }
   const c = S.coverage, n = COVERAGE_RAMP.length;
   const label = (i) => (S.layer === "served" ? `${Math.round(100 * i / n)}–${Math.round(100 * (i + 1) / n)} %`
@@ -307,14 +442,20 @@ async function loadCoverage() {
     `&resolution_deg=5&policy=${S.policy ? S.policy.index : -1}`;
   if (S.coverageQuery === q) return;
   $("coverage-legend").textContent = "computing coverage…";
-  S.coverage = await getJSON(`/api/coverage?${q}`);
+  S.coverage = await getLatest("coverage", `/api/coverage?${q}`);
   S.coverageQuery = q;
   S.coverageMax = Math.max(...S.coverage.mean_visible, 1e-9);
 }
 
 async function setLayer(layer) {
   S.layer = layer;
-  if (layer !== "policy") await loadCoverage();
+  try {
+    if (layer === "visible" || layer === "served") await loadCoverage();
+  } catch (e) {
+    if (isAbort(e)) return;
+    throw e;
+  }
+  if (S.layer !== layer) return;  // another layer was chosen meanwhile
   coverageLegend();
   drawMap();
 }
@@ -447,12 +588,20 @@ function policySummary() {
 }
 
 async function setPolicy(index) {
-  S.policy = await getJSON(`/api/policy?index=${index}`);
-  if (S.layer !== "policy") { await loadCoverage(); coverageLegend(); }  // served honours it
-  whatIf();
-  drawMap();
+  try {
+    S.policy = await getLatest("policy", `/api/policy?index=${index}`);
+  } catch (e) {
+    if (isAbort(e)) return;
+    throw e;
+  }
   S.globe.pointsData(pointData());
   policySummary();
+  drawMap();
+  if (S.layer === "visible" || S.layer === "served") {  // served honours the policy
+    try { await loadCoverage(); } catch (e) { if (isAbort(e)) return; throw e; }
+    coverageLegend(); drawMap();
+  }
+  await refreshWhatIf();
 }
 
 // ---------------------------------------------------------------- route
@@ -489,8 +638,9 @@ async function loadRoute() {
   const q = `src=${src}&dst=${dst}&t0_s=${S.t0}&t1_s=${S.t0 + span}&step_s=${Number((S.step * k).toPrecision(12))}`;
   $("route-status").textContent = "routing…";
   try {
-    S.route = await getJSON(`/api/route?${q}`);
+    S.route = await getLatest("route", `/api/route?${q}`);
   } catch (e) {
+    if (isAbort(e)) return;  // a newer route was asked for
     $("route-status").textContent = String(e.message || e);
     status(String(e.message || e), true);
     return;
@@ -625,7 +775,7 @@ function fillPolicies() {
   const o = document.createElement("option"); o.value = "-1"; o.textContent = "no policy (every country active)";
   sel.appendChild(o);
   sel.value = names.length ? "0" : "-1";
-  sel.addEventListener("change", () => setPolicy(Number(sel.value)).catch((e) => status(String(e), true)));
+  sel.addEventListener("change", () => setPolicy(Number(sel.value)).catch((e) => status(String(e.message || e), true)));
   const selB = $("policy-b");
   const none = document.createElement("option"); none.value = ""; none.textContent = "(none)";
   selB.appendChild(none);
@@ -633,9 +783,9 @@ function fillPolicies() {
   selB.value = "";
   selB.addEventListener("change", async () => {
     try {
-      S.policyB = selB.value === "" ? null : await getJSON(`/api/policy?index=${selB.value}`);
-      whatIf(); drawMap();
-    } catch (e) { status(String(e), true); }
+      S.policyB = selB.value === "" ? null : await getLatest("policyB", `/api/policy?index=${selB.value}`);
+      await refreshWhatIf();
+    } catch (e) { if (!isAbort(e)) status(String(e.message || e), true); }
   });
 }
 
