@@ -46,3 +46,11 @@ def execution_options(
     if address is not None and executor is None:
         raise LeosimError("--address needs --executor dask or --executor ray")
     return {"executor": executor, "address": address, "chunk_s": chunk_s, "resume": resume}
+
+
+def check_executor(sc, workers: int | None, opts: dict) -> None:
+    """Refuse a bad or missing executor (its one-line error) before any long work."""
+    from ..execution import choose_executor
+
+    w = workers if workers is not None else sc.workers
+    choose_executor(sc.execution, workers=w, executor=opts["executor"], address=opts["address"])

@@ -51,6 +51,7 @@ def capacity(
         opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
+        xo.check_executor(sc, workers, opts)
         model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
         d = sc.demand
         texts = [Path(scenario).read_bytes()]

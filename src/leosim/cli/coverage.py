@@ -58,6 +58,7 @@ def coverage(
         opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
+        xo.check_executor(sc, workers, opts)
         cs = sc.coverage
         res_deg = resolution_deg if resolution_deg is not None else cs.resolution_deg
         if not res_deg > 0:

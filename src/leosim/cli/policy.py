@@ -148,6 +148,7 @@ def evaluate(
         opts = xo.execution_options(executor, address, chunk_s, resume)
         sc = load_scenario(scenario)
         check_output_dir(out)
+        xo.check_executor(sc, workers, opts)
         labels = policy_labels(policy) if len(policy) > 1 else [""]
         borders = Borders.default()
         pols = [load_policy(p, borders=borders) for p in policy]
@@ -295,7 +296,7 @@ def _merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int):
 def _write_evaluation(o, sc, res, pol, policy_text: bytes, label: str, borders):
     """One policy's terminals.csv, countries.csv, map and policy copy (suffixed by ``label``)."""
     from ..outputs import write_table
-    from ..reports import plot_service_map
+    from ..reports import plot_policy_maps
 
     def name(stem: str, ext: str) -> str:
         return f"{stem}_{label}{ext}" if label else f"{stem}{ext}"
@@ -305,12 +306,11 @@ def _write_evaluation(o, sc, res, pol, policy_text: bytes, label: str, borders):
     write_table(o, name("terminals", ".csv"), tt, parquet=sc.output.parquet)
     write_table(o, name("countries", ".csv"), ct)
     if sc.output.plot:
-        plot_service_map(
+        plot_policy_maps(
             tt,
-            o.path(name("map", ".png")),
+            {k: o.path(name(k, ".png")) for k in ("map", "map_rtt", "map_landing")},
+            policy=pol,
             borders=borders,
-            title=f"{pol.name}: served fraction",
-            gateways=pol.gateways,
         )
     o.path(name("policy", ".toml")).write_bytes(policy_text)
     return ct
@@ -457,6 +457,7 @@ def compare(
                     diverging=True,
                     title=f"served fraction, B ({pb_.name}) minus A ({pa_.name})",
                     gateways=pb_.gateways,
+                    zones=pb_.zones,
                 )
             for name, p in (
                 ("policy_a.toml", policy_a),
