@@ -94,8 +94,9 @@ def _save(fig, path: Path) -> None:
 
 
 def _map_axes(ax, fig, mappable, value: str, bbox: tuple, title: str) -> None:
-    """Colour bar, limits, degree labels and title shared by the maps."""
-    fig.colorbar(mappable, ax=ax, shrink=0.8, label=value.replace("_", " "))
+    """Colour bar (when ``mappable``), limits, degree labels and title shared by the maps."""
+    if mappable is not None:
+        fig.colorbar(mappable, ax=ax, shrink=0.8, label=value.replace("_", " "))
     ax.set_xlim(bbox[0], bbox[1])
     ax.set_ylim(bbox[2], bbox[3])
     ax.set_xlabel("longitude (deg)")
@@ -178,6 +179,72 @@ def _draw_borders(ax, borders, bbox) -> None:
                 ax.plot(xy[:, 0], xy[:, 1], color="0.45", lw=0.5, zorder=1)
 
 
+EARTH_MEAN_RADIUS_KM = 6371.0088
+ZONE_FACE = (0.75, 0.27, 1.0, 0.35)
+ZONE_EDGE = (0.45, 0.0, 0.65, 1.0)
+
+
+def _circle(lat_deg: float, lon_deg: float, radius_km: float, n: int = 72):
+    """A small circle on the sphere as a lon/lat polygon (destination-point formula, Williams'
+    Aviation Formulary), degrees."""
+    import shapely
+
+    d = radius_km / EARTH_MEAN_RADIUS_KM
+    b = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    p1, l1 = np.radians(lat_deg), np.radians(lon_deg)
+    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(b))
+    l2 = l1 + np.arctan2(np.sin(b) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
+    lon = (np.degrees(l2) + 180) % 360 - 180
+    return shapely.Polygon(np.column_stack([lon, np.degrees(p2)]))
+
+
+def zone_geometry(zone, borders) -> tuple:
+    """An exclusion zone of a policy as a lon/lat shapely geometry and a description: a point
+    zone as its circle, a region or polygon as itself, a border buffer as the band of its
+    country within ``buffer_km`` of the border (drawn approximately: 111 km a degree)."""
+    import shapely
+
+    if zone.kind == "point":
+        lat, lon = zone.centre_deg
+        return _circle(
+            lat, lon, zone.radius_km
+        ), f"{zone.radius_km:g} km around {lat:.2f}, {lon:.2f}"
+    if zone.kind in ("region", "polygon"):
+        if zone.region is not None:
+            return zone.region.geometry, zone.region.name
+        return zone.geometry, "polygon"
+    outline = borders.geometry(zone.country)
+    inner = shapely.buffer(outline, -zone.buffer_km / 111.0)
+    desc = f"{zone.buffer_km:g} km inside the border of {zone.country} (drawn approximately)"
+    return shapely.difference(outline, inner), desc
+
+
+def _draw_zones(ax, zones, borders) -> None:
+    """Exclusion zones as translucent purple areas (holes kept), labelled once."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    label = "exclusion zone"
+    for z in zones:
+        geom, _ = zone_geometry(z, borders)
+        for poly in getattr(geom, "geoms", [geom]):
+            if poly.geom_type != "Polygon" or poly.is_empty:
+                continue
+            rings = [np.asarray(poly.exterior.coords)] + [
+                np.asarray(r.coords) for r in poly.interiors
+            ]
+            codes = []
+            for r in rings:
+                codes += [MplPath.MOVETO] + [MplPath.LINETO] * (len(r) - 2) + [MplPath.CLOSEPOLY]
+            path = MplPath(np.concatenate(rings), codes)
+            ax.add_patch(
+                PathPatch(
+                    path, facecolor=ZONE_FACE, edgecolor=ZONE_EDGE, lw=1.0, zorder=1.5, label=label
+                )
+            )
+            label = None
+
+
 def _bbox(lat: np.ndarray, lon: np.ndarray, margin_deg: float = 3.0) -> tuple:
     if len(lat) == 0:
         return (-180.0, 180.0, -90.0, 90.0)
@@ -218,46 +285,194 @@ def plot_service_map(
     value: str = "served_fraction",
     diverging: bool = False,
     gateways=None,
+    zones=(),
 ) -> None:
-    """PNG map of terminals coloured by ``value`` (served fraction, or a change in it)."""
-    plt = _pyplot()
+    """PNG map of terminals coloured by ``value`` (served fraction, or a change in it), with
+    the gateways (hypothetical and assumed ones marked apart) and the policy's exclusion
+    ``zones``, cropped to the terminals and the gateways their traffic lands at."""
+    fig, _, _ = service_figure(
+        table,
+        borders=borders,
+        title=title,
+        value=value,
+        diverging=diverging,
+        gateways=gateways,
+        zones=zones,
+    )
+    _save(fig, path)
 
-    lat = np.asarray(table["latitude_deg"], dtype=float)
-    lon = np.asarray(table["longitude_deg"], dtype=float)
-    v = np.asarray(table[value], dtype=float)
+
+def plot_policy_maps(
+    table: dict[str, np.ndarray], paths: dict[str, Path], *, policy, borders, title: str = ""
+) -> None:
+    """The maps of one policy evaluation (a terminal table): ``paths["map"]`` served fraction,
+    ``paths["map_rtt"]`` median RTT to the PoP, ``paths["map_landing"]`` where traffic lands;
+    each with the policy's gateways and exclusion zones, cropped alike."""
+    name = title or policy.name
+    common = {"borders": borders, "gateways": policy.gateways, "zones": policy.zones}
+    plot_service_map(table, paths["map"], title=f"{name}: served fraction", **common)
+    plot_rtt_map(table, paths["map_rtt"], title=f"{name}: median RTT to the PoP (ms)", **common)
+    plot_landing_map(table, paths["map_landing"], title=f"{name}: where traffic lands", **common)
+
+
+def _service_axes(table, value, diverging, gateways, borders, zones):
+    """Figure, axes and extent of a service map: borders and zones drawn."""
+    plt = _pyplot()
     bbox = _service_bbox(table, value, diverging, gateways)
+    if borders is not None and len(zones):  # the zones are part of the answer: keep them
+        bounds = [zone_geometry(z, borders)[0].bounds for z in zones]
+        lon0, lat0, lon1, lat1 = np.array(bounds).T
+        bbox = _bbox(
+            np.r_[bbox[2] + 3.0, bbox[3] - 3.0, lat0, lat1],
+            np.r_[bbox[0] + 3.0, bbox[1] - 3.0, lon0, lon1],
+        )
     span = max(bbox[1] - bbox[0], 1.0), max(bbox[3] - bbox[2], 1.0)
     width = 10.0
     height = float(np.clip(width * span[1] / span[0], 3.5, 9.0))
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
     if borders is not None:
         _draw_borders(ax, borders, bbox)
-    if diverging:
-        sc = ax.scatter(
-            lon,
-            lat,
-            c=v,
-            cmap="RdBu",
-            vmin=-1,
-            vmax=1,
-            s=10,
-            zorder=2,
-            edgecolors="0.5",
-            linewidths=0.3,
+        if len(zones):
+            _draw_zones(ax, zones, borders)
+    return fig, ax, bbox
+
+
+def _finish_service_map(ax, fig, mappable, value, bbox, title, gateways) -> None:
+    _draw_gateways(ax, gateways, bbox)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)  # not over a corner gateway
+    _map_axes(ax, fig, mappable, value, bbox, title)
+    # Equal ground distances at the map's middle latitude.
+    ax.set_aspect(1.0 / max(np.cos(np.radians(np.clip((bbox[2] + bbox[3]) / 2, -80, 80))), 0.2))
+
+
+def service_figure(
+    table: dict[str, np.ndarray],
+    *,
+    borders=None,
+    title: str = "",
+    value: str = "served_fraction",
+    diverging: bool = False,
+    gateways=None,
+    zones=(),
+):
+    """The figure of :func:`plot_service_map`: ``(fig, ax, bbox)`` (lon0, lon1, lat0, lat1)."""
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    v = np.asarray(table[value], dtype=float)
+    fig, ax, bbox = _service_axes(table, value, diverging, gateways, borders, zones)
+    cmap, lo, hi = ("RdBu", -1, 1) if diverging else ("viridis", 0, 1)
+    sc = ax.scatter(
+        lon,
+        lat,
+        c=v,
+        cmap=cmap,
+        vmin=lo,
+        vmax=hi,
+        s=10,
+        zorder=2,
+        edgecolors="0.5",
+        linewidths=0.3,
+    )
+    _finish_service_map(ax, fig, sc, value, bbox, title, gateways)
+    return fig, ax, bbox
+
+
+def plot_rtt_map(
+    table: dict[str, np.ndarray],
+    path: Path,
+    *,
+    borders=None,
+    title: str = "",
+    value: str = "median_rtt_pop_ms",
+    gateways=None,
+    zones=(),
+) -> None:
+    """PNG map of terminals coloured by their median RTT (ms; to the PoP by default), the
+    unserved ones as grey crosses; gateways and zones as in :func:`plot_service_map`."""
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    v = np.asarray(table[value], dtype=float)
+    fig, ax, bbox = _service_axes(table, "served_fraction", False, gateways, borders, zones)
+    ok = np.isfinite(v)
+    hi = float(np.percentile(v[ok], 98)) if ok.any() else 1.0
+    sc = ax.scatter(
+        lon[ok],
+        lat[ok],
+        c=v[ok],
+        cmap="plasma",
+        vmin=0,
+        vmax=max(hi, 1.0),
+        s=10,
+        zorder=2,
+        edgecolors="0.5",
+        linewidths=0.3,
+    )
+    if (~ok).any():
+        ax.scatter(
+            lon[~ok], lat[~ok], marker="x", c="0.55", s=10, lw=0.6, zorder=2, label="not served"
         )
-    else:
-        sc = ax.scatter(
-            lon,
-            lat,
-            c=v,
-            cmap="viridis",
-            vmin=0,
-            vmax=1,
-            s=10,
-            zorder=2,
-            edgecolors="0.5",
-            linewidths=0.3,
+    _finish_service_map(ax, fig, sc, value, bbox, title, gateways)
+    _save(fig, path)
+
+
+def plot_landing_map(
+    table: dict[str, np.ndarray],
+    path: Path,
+    *,
+    gateways,
+    borders=None,
+    title: str = "",
+    zones=(),
+) -> None:
+    """PNG map of where traffic lands: a line from every terminal to the gateway its traffic
+    lands at most (column ``gateway``), coloured by the gateway's country; terminals without
+    one as grey crosses."""
+    import matplotlib.colors as mcolors
+
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    gw_of = np.asarray(table["gateway"], dtype=object).astype(str)
+    fig, ax, bbox = _service_axes(table, "served_fraction", False, gateways, borders, zones)
+    names = np.asarray(gateways.name, dtype=object).astype(str)
+    index = {n: i for i, n in enumerate(names)}
+    g = np.array([index.get(x, -1) for x in gw_of], dtype=int)
+    landed = g >= 0
+    country = np.asarray(gateways.country, dtype=object).astype(str)
+    glat = np.asarray(gateways.latitude_deg, dtype=float)
+    glon = np.asarray(gateways.longitude_deg, dtype=float)
+    colours = list(mcolors.TABLEAU_COLORS.values())
+    used = sorted(set(country[g[landed]]), key=lambda c: -int(np.sum(country[g[landed]] == c)))
+    for j, c in enumerate(used):
+        sel = landed & (country[np.maximum(g, 0)] == c)
+        col = colours[j % len(colours)]
+        segs = np.stack(
+            [np.column_stack([lon[sel], lat[sel]]), np.column_stack([glon[g[sel]], glat[g[sel]]])],
+            axis=1,
         )
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(segs, colors=col, lw=0.6, alpha=0.6, zorder=2))
+        share = sel.sum() / max(len(lat), 1)
+        ax.scatter(lon[sel], lat[sel], c=col, s=8, zorder=2, label=f"lands in {c} ({share:.0%})")
+    if (~landed).any():
+        ax.scatter(
+            lon[~landed],
+            lat[~landed],
+            marker="x",
+            c="0.55",
+            s=10,
+            lw=0.6,
+            zorder=2,
+            label="no landing",
+        )
+    _finish_service_map(ax, fig, None, "", bbox, title, gateways)
+    _save(fig, path)
+
+
+def _draw_gateways(ax, gateways, bbox) -> None:
+    """Gateways inside ``bbox``: real ones red, hypothetical orange with a black edge,
+    assumed ones (at a PoP) white with a red edge."""
     if gateways is not None and len(gateways):
         glat, glon = np.asarray(gateways.latitude_deg), np.asarray(gateways.longitude_deg)
         inside = (glon >= bbox[0]) & (glon <= bbox[1]) & (glat >= bbox[2]) & (glat <= bbox[3])
@@ -272,12 +487,6 @@ def plot_service_map(
             )
             if sel.any():
                 ax.scatter(glon[sel], glat[sel], marker="^", s=30, zorder=3, label=label, **style)
-        if inside.any():
-            ax.legend(loc="best", fontsize=8)  # not over a corner gateway
-    _map_axes(ax, fig, sc, value, bbox, title)
-    # Equal ground distances at the map's middle latitude.
-    ax.set_aspect(1.0 / max(np.cos(np.radians(np.clip((bbox[2] + bbox[3]) / 2, -80, 80))), 0.2))
-    _save(fig, path)
 
 
 def plot_coverage_map(
@@ -288,7 +497,19 @@ def plot_coverage_map(
     title: str = "",
     value: str = "mean_visible",
 ) -> None:
-    """World map of a coverage grid: colour = ``value``; points fenced off by policy in grey."""
+    """World map of a coverage grid: colour = ``value``; points fenced off by policy in grey.
+
+    An equal-area grid (:func:`leosim.coverage.equal_area_grid`) is drawn cell by cell as an
+    image (every cell its full extent: no gaps or overlaps between markers, no moiré at 1°);
+    other points as small squares."""
+    fig, _ax, _ = coverage_figure(table, borders=borders, title=title, value=value)
+    _save(fig, path)
+
+
+def coverage_figure(
+    table: dict[str, np.ndarray], *, borders=None, title: str = "", value: str = "mean_visible"
+):
+    """The figure of :func:`plot_coverage_map`: ``(fig, ax, raster or None)``."""
     plt = _pyplot()
 
     lat = np.asarray(table["latitude_deg"], dtype=float)
@@ -296,6 +517,36 @@ def plot_coverage_map(
     v = np.asarray(table[value], dtype=float)
     blocked = np.asarray(table.get("policy_block", np.full(len(lat), "")), dtype=object) != ""
     fig, ax = plt.subplots(figsize=(12, 6.2), dpi=100)
+    cells = grid_raster(lat, lon)
+    if cells is not None:
+        sc = ax.imshow(
+            np.ma.masked_array(v[cells], blocked[cells]),
+            origin="lower",
+            cmap="viridis",
+            extent=(-180, 180, -90, 90),
+            interpolation="nearest",
+            aspect="auto",
+            zorder=1,
+        )
+        if blocked.any():
+            grey = np.ma.masked_array(np.ones(cells.shape), ~blocked[cells])
+            ax.imshow(
+                grey,
+                origin="lower",
+                cmap="gray",
+                vmin=0,
+                vmax=1.25,
+                extent=(-180, 180, -90, 90),
+                interpolation="nearest",
+                aspect="auto",
+                zorder=1,
+            )
+            ax.scatter([], [], c="0.8", marker="s", label="no service (policy)")
+            ax.legend(loc="lower left", fontsize=8)
+        if borders is not None:
+            _draw_borders(ax, borders, (-180.0, 180.0, -90.0, 90.0))
+        _map_axes(ax, fig, sc, value, (-180.0, 180.0, -90.0, 90.0), title)
+        return fig, ax, cells
     size = max(0.5, min(12.0, 2.2e5 / max(len(lat), 1)))
     ok = ~blocked
     sc = ax.scatter(
@@ -316,4 +567,29 @@ def plot_coverage_map(
     if borders is not None:
         _draw_borders(ax, borders, (-180.0, 180.0, -90.0, 90.0))
     _map_axes(ax, fig, sc, value, (-180.0, 180.0, -90.0, 90.0), title)
-    _save(fig, path)
+    return fig, ax, None
+
+
+def grid_raster(lat: np.ndarray, lon: np.ndarray, max_cols: int = 2880) -> np.ndarray | None:
+    """The cell index of every pixel of a regular lon/lat raster (rows south to north, one a
+    latitude band; columns from -180°) when the points are an equal-area grid in its order
+    (bands ``180/n`` tall from the south pole, band ``i``'s ``m`` cells ``360/m`` wide from
+    -180°), else None.  Columns: four per cell of the widest band (at most ``max_cols``), so
+    a cell edge is off by at most an eighth of a cell."""
+    if len(lat) == 0:
+        return None
+    bands, start, counts = np.unique(lat, return_index=True, return_counts=True)
+    h = 180.0 / len(bands)
+    if not np.allclose(bands, -90.0 + h * (np.arange(len(bands)) + 0.5), atol=1e-6):
+        return None
+    if not np.array_equal(start, np.r_[0, np.cumsum(counts)[:-1]]):
+        return None
+    k = np.arange(len(lat)) - np.repeat(start, counts)
+    want = -180.0 + (k + 0.5) * np.repeat(360.0 / counts, counts)
+    if not np.allclose(lon, want, atol=1e-6):
+        return None
+    cols = int(min(max_cols, max(360, 4 * counts.max())))
+    c = (np.arange(cols) + 0.5) / cols
+    return start[:, None] + np.minimum(
+        (c[None, :] * counts[:, None]).astype(int), counts[:, None] - 1
+    )

@@ -696,30 +696,12 @@ def _gateways(gw) -> list[dict]:
     ]
 
 
-def _circle(lat_deg: float, lon_deg: float, radius_km: float, n: int = 72) -> shapely.Polygon:
-    """A small circle on the sphere as a lon/lat polygon (destination-point formula)."""
-    d = radius_km / EARTH_MEAN_RADIUS_KM
-    b = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    p1, l1 = np.radians(lat_deg), np.radians(lon_deg)
-    p2 = np.arcsin(np.sin(p1) * np.cos(d) + np.cos(p1) * np.sin(d) * np.cos(b))
-    l2 = l1 + np.arctan2(np.sin(b) * np.sin(d) * np.cos(p1), np.cos(d) - np.sin(p1) * np.sin(p2))
-    lon = (np.degrees(l2) + 180) % 360 - 180
-    return shapely.Polygon(np.column_stack([lon, np.degrees(p2)]))
-
-
 def _zone(z, borders: Borders) -> dict:
-    """An exclusion zone as GeoJSON (a border buffer is drawn as its country, ``approx``)."""
-    if z.kind == "point":
-        geom = _circle(z.centre_deg[0], z.centre_deg[1], z.radius_km)
-        desc = f"{z.radius_km:g} km around {z.centre_deg[0]:.2f}, {z.centre_deg[1]:.2f}"
-    elif z.kind in ("region", "polygon"):
-        geom = z.region.geometry if z.region is not None else z.geometry
-        desc = z.region.name if z.region is not None else "polygon"
-    else:
-        outline = borders.geometry(z.country)
-        inner = shapely.buffer(outline, -z.buffer_km / 111.0)
-        geom = shapely.difference(outline, inner)
-        desc = f"{z.buffer_km:g} km inside the border of {z.country} (drawn approximately)"
+    """An exclusion zone as GeoJSON (:func:`leosim.reports.zone_geometry`, as the PNG maps
+    draw it; a border buffer approximately)."""
+    from ..reports import zone_geometry
+
+    geom, desc = zone_geometry(z, borders)
     geom = shapely.simplify(geom, COUNTRY_SIMPLIFY_DEG / 5)
     return {
         "name": z.name,
