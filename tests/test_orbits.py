@@ -14,14 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sgp4.api import jday
+from sgp4.api import Satrec, jday
 from skyfield.api import EarthSatellite, load
 from skyfield.framelib import itrs
 from skyfield.sgp4lib import theta_GMST1982
 
 from leosim.constellation import from_tle, preset
 from leosim.errors import PropagationWarning
-from leosim.orbits import Orbits, drop_unpropagatable, gmst82_rad
+from leosim.orbits import (
+    INTERPOLATION_TOLERANCE_M,
+    MAX_KNOT_S,
+    Orbits,
+    drop_unpropagatable,
+    gmst82_rad,
+    knot_spacing_s,
+)
 from leosim.tle import read_tle
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -351,3 +358,80 @@ def test_error_codes_match_sgp4():
     jd, fr = jday(2023, 8, 14, 12, 0, 0.0)
     want = np.array([[s.sgp4(jd, fr + dt / 86400.0)[0] for s in c.satrecs] for dt in DECAY_T_S])
     np.testing.assert_array_equal(codes, want)
+
+
+def _subset_orbits():
+    c = from_tle(read_tle(SUBSET_TLE))
+    return c, Orbits(c.satrecs)
+
+
+@pytest.mark.parametrize("which", ["catalogue", "walker"])
+def test_interpolated_positions_stay_within_the_tolerance_of_sgp4(which):
+    """Between SGP4 knots every ``knot_spacing_s`` the cubic is within 0.1 mm of SGP4 itself
+    (real TLEs near their epoch, and a Walker shell), and equal to it at the knots."""
+    if which == "catalogue":
+        c, orbits = _subset_orbits()
+        start = datetime(2026, 5, 13, 3, 0, 0, tzinfo=UTC)
+    else:
+        c = preset("starlink-550-hypatia")
+        orbits = Orbits(c.satrecs[::3])
+        start = datetime(2000, 1, 1, tzinfo=UTC)
+    h = knot_spacing_s(c.satrecs)
+    assert 1.0 < h <= MAX_KNOT_S
+    t_s = np.arange(0.0, 300.0, 0.1) + 0.05
+    direct = orbits.ecef_m(start, t_s)
+    interp = orbits.ecef_m(start, t_s, knot_s=h)
+    err_m = np.linalg.norm(interp - direct, axis=2)
+    assert err_m.max() <= INTERPOLATION_TOLERANCE_M
+    assert err_m.max() > 0.0  # it did interpolate
+    knots = np.arange(0, 50) * h
+    np.testing.assert_array_equal(
+        orbits.ecef_m(start, knots, knot_s=h), orbits.ecef_m(start, knots)
+    )
+
+
+def test_interpolated_position_depends_only_on_its_own_time():
+    _, orbits = _subset_orbits()
+    start = datetime(2026, 5, 13, tzinfo=UTC)
+    t_s = np.arange(0.0, 40.0, 0.1)
+    whole = orbits.ecef_m(start, t_s, knot_s=2.0)
+    for part in (t_s[:7], t_s[123:124], t_s[200:371]):
+        np.testing.assert_array_equal(
+            orbits.ecef_m(start, part, knot_s=2.0), whole[np.searchsorted(t_s, part)]
+        )
+
+
+def test_knot_spacing_refuses_eccentric_orbits_and_shrinks_with_tolerance():
+    c, _ = _subset_orbits()
+    h = knot_spacing_s(c.satrecs)
+    # The bound goes as tol**(1/4).
+    assert knot_spacing_s(c.satrecs, tol_m=INTERPOLATION_TOLERANCE_M / 16) == pytest.approx(h / 2)
+    sat = c.satrecs[0]
+    molniya = Satrec.twoline2rv(
+        "1 99999U 24001A   26132.50000000  .00000000  00000-0  00000-0 0  9990",
+        "2 99999  63.4000 100.0000 7400000 270.0000  90.0000  2.00600000    01",
+    )
+    assert knot_spacing_s([sat, molniya]) == 0.0
+    assert knot_spacing_s([]) == 0.0
+
+
+def test_network_interpolates_only_dense_steps_unless_told_not_to():
+    from leosim.scenario import parse_scenario
+    from leosim.simulate import build_network
+
+    def net(time):
+        return build_network(
+            parse_scenario(
+                {"constellation": {"preset": "starlink-550-hypatia"},
+                 "ground_stations": {"builtin": "cities-top-100"}, "time": time},
+                source="<t>",
+            )  # fmt: skip
+        )
+
+    h = knot_spacing_s(preset("starlink-550-hypatia").satrecs)
+    dense = net({"duration_s": 1.0, "step_s": 0.1})
+    m = round(dense.knot_s / 0.1)
+    assert m >= 2 and dense.knot_s == m * 0.1 and dense.knot_s <= h < (m + 1) * 0.1
+    assert net({"duration_s": 1.0, "step_s": 0.1, "sgp4_every_step": True}).knot_s == 0.0
+    assert net({"duration_s": 60.0, "step_s": 2.0}).knot_s == 0.0  # no gain
+    assert net({"times_s": [0.0, 0.1, 0.2]}).knot_s == 0.0

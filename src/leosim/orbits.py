@@ -17,6 +17,12 @@ given.  Ignoring it (as Hypatia does) moves a point on the equator by up to 420 
 
 Long horizons are streamed with :meth:`Orbits.iter_ecef_m`, which yields chunks of time
 steps so memory stays bounded whatever the number of steps.
+
+Dense time grids (100 ms steps) need not run SGP4 at every step: with ``knot_s`` the positions
+between SGP4 knots every ``knot_s`` seconds are interpolated by the cubic through the four
+nearest knots (in TEME; the rotation to Earth-fixed stays exact at every step).
+:func:`knot_spacing_s` picks the spacing that keeps the interpolation error within
+:data:`INTERPOLATION_TOLERANCE_M`; at the knots themselves the positions are SGP4's, bit for bit.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sgp4.api import SGP4_ERRORS, SatrecArray, jday
 
-from .constants import SECONDS_PER_DAY
+from .constants import MU_EARTH_WGS72_M3_S2, SECONDS_PER_DAY
 from .errors import InputError, PropagationWarning
 
 _J2000_JD = 2451545.0
@@ -55,6 +61,63 @@ def gmst82_rad(jd_ut1: np.ndarray, fraction_ut1: np.ndarray) -> np.ndarray:
     t = (jd_ut1 - _J2000_JD + fraction_ut1) / 36525.0
     g = 67310.54841 + (8640184.812866 + (0.093104 + (-6.2e-6) * t) * t) * t
     return (jd_ut1 % 1.0 + fraction_ut1 + g / SECONDS_PER_DAY % 1.0) % 1.0 * _TAU
+
+
+INTERPOLATION_TOLERANCE_M = 1e-4
+"""Largest position error (metres) that :func:`knot_spacing_s` lets interpolation
+between SGP4 knots add: 0.1 mm, far below SGP4's own error (about a kilometre a day from the
+epoch, Vallado et al. 2006) and below a 1e-10 relative change of any path length."""
+
+MAX_KNOT_S = 10.0
+"""The knots are never further apart than this (seconds)."""
+
+_MAX_ECCENTRICITY_INTERPOLATED = 0.1
+
+
+def knot_spacing_s(satrecs: Sequence, tol_m: float = INTERPOLATION_TOLERANCE_M) -> float:
+    """Longest SGP4 knot spacing (seconds) for which the cubic through the four nearest knots
+    (:func:`interpolate_knots`) errs by at most ``tol_m`` metres on every orbit of
+    ``satrecs``; 0 when some orbit is too eccentric (e > 0.1) to bound simply; never above
+    :data:`MAX_KNOT_S`.
+
+    The cubic through knots at ``-h, 0, h, 2h`` errs on ``[0, h]`` by at most
+    ``(9/16) h**4 / 4!`` times the largest fourth time derivative of the position (the
+    Lagrange remainder, Burden & Faires, *Numerical Analysis*, 9th ed., thm. 3.3).  On a
+    Keplerian orbit that derivative is largest at perigee, about ``r_p * w_p**4`` with the
+    perigee angular rate ``w_p = n sqrt(1 - e**2) / (1 - e)**2``; a factor 16 covers
+    eccentricity up to 0.1 and SGP4's perturbations (J2's short-period terms at twice the
+    orbital rate, relative size 1e-3).  SGP4's velocities are not used: they are not the
+    exact derivative of its positions (a Hermite cubic with them errs by centimetres).
+    ``tests/test_orbits.py`` checks the error against SGP4 itself.
+
+    >>> from leosim.constellation import preset
+    >>> round(knot_spacing_s(preset("starlink-550-hypatia").satrecs), 2)
+    2.26
+    """
+    if len(satrecs) == 0:
+        return 0.0
+    n = np.array([s.no_kozai for s in satrecs], dtype=np.float64) / 60.0  # rad/s
+    e = np.array([s.ecco for s in satrecs], dtype=np.float64)
+    if not (np.all(np.isfinite(n)) and np.all(n > 0)) or e.max() > _MAX_ECCENTRICITY_INTERPOLATED:
+        return 0.0
+    a = np.cbrt(MU_EARTH_WGS72_M3_S2 / n**2)
+    w_p = n * np.sqrt(1.0 - e**2) / (1.0 - e) ** 2
+    r4 = 16.0 * float(np.max(a * (1.0 - e) * w_p**4))
+    return float(min(MAX_KNOT_S, (tol_m * 24.0 * 16.0 / 9.0 / r4) ** 0.25))
+
+
+def interpolate_knots(r_knots: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The cubic through knots ``k - 1, k, k + 1, k + 2`` of ``r_knots`` (``(n_knots, n_sats,
+    3)``, equally spaced) at fractions ``s`` of the way from knot ``k`` to ``k + 1``; returns
+    ``(len(s), n_sats, 3)``.  At ``s = 0`` the result is knot ``k`` exactly."""
+    s = s[:, None, None]
+    sm, sp, s2 = s - 1.0, s + 1.0, s - 2.0
+    return (
+        (-s * sm * s2 / 6.0) * r_knots[k - 1]
+        + (sp * sm * s2 / 2.0) * r_knots[k]
+        + (-sp * s * s2 / 2.0) * r_knots[k + 1]
+        + (sp * s * sm / 6.0) * r_knots[k + 2]
+    )
 
 
 def teme_to_ecef(r_teme: np.ndarray, gmst_rad: np.ndarray) -> np.ndarray:
@@ -121,8 +184,13 @@ class Orbits:
         *,
         dut1_s: float | np.ndarray | None = None,
         warn: bool = True,
+        knot_s: float = 0.0,
     ) -> np.ndarray:
         """Earth-fixed positions, metres, shape ``(n_times, n_sats, 3)``.
+
+        ``knot_s > 0``: SGP4 at the knots ``j * knot_s`` (seconds after ``start``) around each
+        time and cubic interpolation between them (see :func:`knot_spacing_s`);
+        a position depends only on its own time, never on the other times asked for.
 
         ``t_s`` are seconds after ``start`` (UTC).  Satellites SGP4 cannot propagate at a time
         (decayed orbits: error 6) get NaN positions there, with a :class:`PropagationWarning`.
@@ -131,8 +199,11 @@ class Orbits:
         satellite.
         """
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
-        r_km, _, err = self.teme_km(start, t_s)
-        self._check_finite(r_km, err, t_s)
+        if knot_s > 0 and len(t_s):
+            r_km, err = self._interpolated_teme_km(start, t_s, float(knot_s))
+        else:
+            r_km, _, err = self.teme_km(start, t_s)
+            self._check_finite(r_km, err, t_s)
         d = self.dut1_s if dut1_s is None else dut1_s
         jd, fr = self._jd(start, t_s + np.asarray(d, dtype=np.float64))
         pos = teme_to_ecef(r_km, gmst82_rad(jd, fr))
@@ -151,6 +222,23 @@ class Orbits:
                     stacklevel=2,
                 )
         return pos
+
+    def _interpolated_teme_km(
+        self, start: datetime, t_s: np.ndarray, knot_s: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """TEME positions (km) at ``t_s`` interpolated between SGP4 knots, and error codes
+        (an error at any of a time's four knots marks it)."""
+        # A time on a knot (to rounding) takes that knot's interval: its position is SGP4's.
+        k = np.floor(t_s / knot_s + 1e-9)
+        knots = np.unique(np.concatenate([k - 1.0, k, k + 1.0, k + 2.0]))
+        r, _, err = self.teme_km(start, knots * knot_s)
+        self._check_finite(r, err, knots * knot_s)
+        i = np.searchsorted(knots, k)
+        out = interpolate_knots(r, i, (t_s - k * knot_s) / knot_s)
+        err_t = err[i - 1]
+        for j in (0, 1, 2):
+            err_t = np.where(err_t != 0, err_t, err[i + j])
+        return out, err_t
 
     def _check_finite(self, r_km: np.ndarray, err: np.ndarray, t_s: np.ndarray) -> None:
         """Raise for positions that are NaN though SGP4 reported no error."""
@@ -176,15 +264,17 @@ class Orbits:
         t_s: Sequence[float] | np.ndarray,
         *,
         max_chunk_bytes: int = 64 * 2**20,
+        knot_s: float = 0.0,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(t_s_chunk, positions_m_chunk)`` over ``t_s`` in bounded-memory chunks."""
+        """Yield ``(t_s_chunk, positions_m_chunk)`` over ``t_s`` in bounded-memory chunks
+        (``knot_s``: see :meth:`ecef_m`)."""
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         # SGP4 writes r and v (2 × 24 bytes) and we write one rotated copy.
         per_step = self.num_sats * 3 * 8 * 4
         chunk = max(1, int(max_chunk_bytes // per_step))
         for i in range(0, len(t_s), chunk):
             ts = t_s[i : i + chunk]
-            yield ts, self.ecef_m(start, ts)
+            yield ts, self.ecef_m(start, ts, knot_s=knot_s)
 
     def error_codes(self, start: datetime, t_s: Sequence[float] | np.ndarray) -> np.ndarray:
         """SGP4 error codes ``(n_times, n_sats)`` (0: fine)."""

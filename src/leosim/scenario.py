@@ -213,6 +213,9 @@ class TimeSpec(_Strict):
     """Explicit offsets from start, seconds, in increasing order (instead of duration_s and step_s)."""
     dut1_s: Annotated[float, Field(ge=-0.9, le=0.9)] = 0.0
     """UT1 - UTC (IERS Bulletin A) for sub-metre Earth-fixed positions; 0 as in Hypatia."""
+    sgp4_every_step: bool = False
+    """true: SGP4 at every step; false: with steps shorter than about a second, SGP4 every few
+    steps and the cubic through the nearest knots between them (within 0.1 mm of SGP4)."""
 
     _start_range = field_validator("start")(_check_epoch_range)
 

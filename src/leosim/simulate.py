@@ -46,7 +46,7 @@ from .constellation import (
 from .errors import InputError
 from .ground import GroundStations, builtin_stations, read_stations_csv
 from .links import cone_slant_range_m, constellation_isls, max_isl_length_m
-from .orbits import Orbits, drop_unpropagatable
+from .orbits import Orbits, drop_unpropagatable, knot_spacing_s
 from .routing import Router, RoutingState
 from .scenario import Scenario, default_start
 from .sssp import HAVE_NUMBA
@@ -73,6 +73,9 @@ class Network:
     start: datetime | None = None
     pairs: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
     dut1_s: float = 0.0
+    knot_s: float = 0.0
+    """SGP4 knot spacing (seconds) for the positions between steps (0: SGP4 at every step;
+    see :meth:`leosim.orbits.Orbits.ecef_m`)."""
     notes: list[str] = field(default_factory=list)
     source: str | None = None
     """The scenario file (for error messages)."""
@@ -205,9 +208,20 @@ def _build_network(sc: Scenario) -> Network:
         start=start,
         pairs=pairs,
         dut1_s=sc.time.dut1_s,
+        knot_s=_knot_s(c, sc.time),
         notes=notes,
         source=sc.source,
     )
+
+
+def _knot_s(c: Constellation, time) -> float:
+    """SGP4 every ``m`` steps (``m >= 2`` steps within :func:`leosim.orbits.knot_spacing_s`),
+    the positions between interpolated; 0 (every step) for explicit times, when asked, or
+    when the steps are too long to gain."""
+    if time.step_s is None or time.sgp4_every_step:
+        return 0.0
+    m = math.floor(knot_spacing_s(c.satrecs) / time.step_s)
+    return m * time.step_s if m >= 2 else 0.0
 
 
 def _links_with_preset_rules(sc: Scenario):
@@ -336,7 +350,10 @@ def iter_states(
         mode=net.mode,
         destinations=destinations,
     )
-    for ts, pos in orbits.iter_ecef_m(net.start, t_s, max_chunk_bytes=max_chunk_bytes):
+    chunks = orbits.iter_ecef_m(
+        net.start, t_s, max_chunk_bytes=max_chunk_bytes, knot_s=net.knot_s
+    )
+    for ts, pos in chunks:
         for k in range(len(ts)):
             yield float(ts[k]), router.step(pos[k], t_s=float(ts[k]))
 
