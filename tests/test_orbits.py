@@ -420,13 +420,12 @@ def test_network_interpolates_only_dense_steps_unless_told_not_to():
     from leosim.simulate import build_network
 
     def net(time):
-        return build_network(
-            parse_scenario(
-                {"constellation": {"preset": "starlink-550-hypatia"},
-                 "ground_stations": {"builtin": "cities-top-100"}, "time": time},
-                source="<t>",
-            )  # fmt: skip
-        )
+        data = {
+            "constellation": {"preset": "starlink-550-hypatia"},
+            "ground_stations": {"builtin": "cities-top-100"},
+            "time": time,
+        }
+        return build_network(parse_scenario(data, source="<t>"))
 
     h = knot_spacing_s(preset("starlink-550-hypatia").satrecs)
     dense = net({"duration_s": 1.0, "step_s": 0.1})
