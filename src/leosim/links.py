@@ -396,8 +396,7 @@ def _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, order):
     gs = np.ascontiguousarray(gs_pos_m, dtype=np.float64)
     up = np.ascontiguousarray(gs_up, dtype=np.float64)
     lim = np.where(finite, search + 1.0, -1.0)
-    lo = np.minimum(np.min(sats[finite], axis=0), np.min(gs, axis=0))
-    hi = np.maximum(np.max(sats[finite], axis=0), np.max(gs, axis=0))
+    lo, hi = _bounding_box(sats, finite, gs)
     extent = float(np.max(hi - lo))
     cell = max(float(lim.max()) * (1.0 + 1e-9) + 1.0, extent / _GRID_MAX_CELLS_PER_AXIS, 1.0)
     dims = (np.floor((hi - lo) / cell) + 1).astype(np.int64)
@@ -427,6 +426,23 @@ def _grid_links(gs_pos_m, gs_up, sat_pos_m, sat_r, search, order):
 
 
 if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _bounding_box(sats, use, gs):  # pragma: no cover - compiled
+        """Corners ``(lo, hi)`` of the box around the satellites ``use`` marks and the
+        stations, in one pass (numpy's axis reductions over ``(n, 3)`` are strided)."""
+        lo = np.full(3, np.inf)
+        hi = np.full(3, -np.inf)
+        for i in range(len(sats)):
+            if use[i]:
+                for j in range(3):
+                    lo[j] = min(lo[j], sats[i, j])
+                    hi[j] = max(hi[j], sats[i, j])
+        for i in range(len(gs)):
+            for j in range(3):
+                lo[j] = min(lo[j], gs[i, j])
+                hi[j] = max(hi[j], gs[i, j])
+        return lo, hi
 
     @njit(cache=True, nogil=True)
     def _bin_points(pts, use, lo, inv_cell, dims):  # pragma: no cover - compiled

@@ -487,6 +487,8 @@ if HAVE_NUMBA:
         order_new[0] = src
         j = 1
         for i in range(2 * n):
+            if i == n and j == n:
+                break  # the old order covered every node: no second sweep
             v = order[i] if i < n else i - n
             if v < 0 or v >= n or mark[v] == 2:
                 continue
