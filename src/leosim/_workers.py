@@ -25,6 +25,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+from ._proc import pid_alive
+
 WATCH_INTERVAL_S = 0.25
 """How often a worker checks that its parent is alive, seconds."""
 
@@ -42,19 +44,9 @@ def _set_parent_death_signal() -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _watch_parent(ppid: int, main_pid: int) -> None:
     while True:
-        if os.getppid() != ppid or not _alive(main_pid):
+        if os.getppid() != ppid or not pid_alive(main_pid):
             os._exit(1)
         time.sleep(WATCH_INTERVAL_S)
 
@@ -68,7 +60,7 @@ def _init_worker(main_pid: int) -> None:
     _set_parent_death_signal()
     ppid = os.getppid()
     # The parent may have died before the death signal was armed.
-    if ppid == 1 or not _alive(main_pid):
+    if ppid == 1 or not pid_alive(main_pid):
         os._exit(1)
     threading.Thread(
         target=_watch_parent, args=(ppid, main_pid), daemon=True, name="leosim-watch-parent"

@@ -47,6 +47,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ._io import file_kind
+from ._proc import pid_alive
 from .errors import InputError
 
 MANIFEST = "manifest.json"
@@ -181,22 +182,6 @@ def check_output_file(path: str | Path) -> Path:
     return p
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead: its staging folder will never be published
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def remove_stale_staging(folder: str | Path) -> list[str]:
     """Remove staging and trash folders left in ``folder`` by dead leosim processes of this host.
 
@@ -210,7 +195,7 @@ def remove_stale_staging(folder: str | Path) -> list[str]:
         return removed
     for name in names:
         m = _STAGING_RE.match(name)
-        if m is None or m.group(2) != _HOST or _pid_alive(int(m.group(3))):
+        if m is None or m.group(2) != _HOST or pid_alive(int(m.group(3))):
             continue
         target = Path(folder) / name
         if target.is_symlink() or not target.is_dir():
