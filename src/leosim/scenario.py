@@ -374,7 +374,8 @@ class OutputSpec(_Strict):
 
 
 class ExecutionSpec(_Strict):
-    """Where ``leosim run`` computes the chunks of its time window (see :mod:`leosim.execution`;
+    """Where ``leosim run``, ``policy evaluate``, ``coverage`` and ``capacity`` compute the
+    chunks of their time window (see :mod:`leosim.execution`;
     the --executor, --address and --chunk-s options override these).  Results are the same on
     every executor."""
 
@@ -429,9 +430,9 @@ class Scenario(_Strict):
     """[capacity]: overrides of :class:`leosim.capacity.CapacityModel` (Gbit/s), e.g.
     ``isl_gbps = 200``, or ``preset = "v2mini"``; checked in every command."""
     workers: Annotated[int, Field(ge=1, le=256)] = 1
-    """Worker processes of ``leosim run`` (the --workers option overrides it)."""
+    """Worker processes of the long commands (the --workers option overrides it)."""
     execution: ExecutionSpec = ExecutionSpec()
-    """[execution]: executor (local processes, Dask, Ray) and chunk size of ``leosim run``."""
+    """[execution]: executor (local processes, Dask, Ray) and chunk size of the long commands."""
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)
 

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from .. import _signals
 from ..errors import LeosimError
+from . import _execution as xo
 from ._util import (
     TYPER_SETTINGS,
     console,
@@ -162,38 +163,12 @@ def run(
         Path | None, typer.Argument(help="Scenario TOML file (omit for the built-in demo).")
     ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help=_OUT_HELP)] = Path("leosim-out"),
-    workers: Annotated[
-        int | None,
-        typer.Option(help="Worker processes (default: the scenario's, else 1).", min=1, max=256),
-    ] = None,
+    workers: xo.Workers = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=_QUIET_HELP)] = False,
-    executor: Annotated[
-        str | None,
-        typer.Option(
-            help="serial, processes, dask or ray (default: the scenario's [execution], else "
-            "processes with several workers)."
-        ),
-    ] = None,
-    address: Annotated[
-        str | None,
-        typer.Option(
-            help="Dask scheduler (tcp://host:8786) or Ray cluster (ray://host:10001, auto)."
-        ),
-    ] = None,
-    chunk_s: Annotated[
-        float | None,
-        typer.Option(
-            "--chunk-s",
-            help="Chunk length, seconds of the window (unit of work and resume).",
-            min=1e-9,
-        ),
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            help="Continue an interrupted run of the same scenario from its finished chunks."
-        ),
-    ] = False,
+    executor: xo.Executor = None,
+    address: xo.Address = None,
+    chunk_s: xo.ChunkS = None,
+    resume: xo.Resume = False,
     policy: Annotated[
         Path | None,
         typer.Option(
@@ -206,9 +181,7 @@ def run(
 ) -> None:
     """Route every pair of a scenario over its time window and write routes.csv, a plot and a summary."""
     try:
-        if address is not None and executor is None:
-            raise LeosimError("--address needs --executor dask or --executor ray")
-        execution = {"executor": executor, "address": address, "chunk_s": chunk_s, "resume": resume}
+        execution = xo.execution_options(executor, address, chunk_s, resume)
         _run(scenario, out, workers, quiet, execution, policy)
     except LeosimError as exc:
         _fail(exc)
