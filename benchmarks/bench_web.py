@@ -132,7 +132,7 @@ def main() -> None:
                 page.wait_for_function(
                     "() => window.leosim && window.leosim.ready", timeout=300_000
                 )
-                page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)")
+                page.wait_for_function("() => window.leosim.cloud.bounded")
                 print(f"page ready in {time.perf_counter() - t:.1f} s")
                 info = page.evaluate(
                     "() => { const g = window.leosim.globe.renderer().getContext();"

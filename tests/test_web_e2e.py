@@ -117,7 +117,7 @@ class Offline:
 
 def _satellite(page) -> list[float]:
     return page.evaluate(
-        "() => Array.from(window.leosim.shells[0].__threeObjParticles"
+        "() => Array.from(window.leosim.cloud.__threeObjParticles"
         ".geometry.attributes.position.array.slice(0, 3))"
     )
 
@@ -130,7 +130,7 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     page = o.page
     page.goto(server)
     page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
-    page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)", timeout=60_000)
+    page.wait_for_function("() => window.leosim.cloud.bounded", timeout=60_000)
     assert page.text_content("#title") == "Starlink 550 km <Hypatia> & 100 cities"  # not markup
 
     # The slider moves the satellites to the API's positions at that time.
@@ -142,7 +142,7 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     assert before != after
     r = httpx.get(server + "api/positions", params={"t0_s": 300, "t1_s": 300, "step_s": 10})
     n = int(r.headers["x-leosim-shape"].split(",")[1])
-    sat0 = page.evaluate("() => window.leosim.shells[0].sats[0]")
+    sat0 = page.evaluate("() => window.leosim.cloud.sats[0]")
     xyz_km = np.frombuffer(r.content, dtype="<f4").reshape(1, n, 3)[0, sat0]
     scale = 100 / 6371.0088  # the page's globe: radius 100 = the mean Earth radius
     want = [xyz_km[1] * scale, xyz_km[2] * scale, xyz_km[0] * scale]
@@ -248,7 +248,7 @@ def test_lasers_and_coverage_layer(server, browser, tmp_path):
     page = o.page
     page.goto(server)
     page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
-    page.wait_for_function("() => window.leosim.shells.every((s) => s.bounded)", timeout=60_000)
+    page.wait_for_function("() => window.leosim.cloud.bounded", timeout=60_000)
     # Software WebGL: playing renders half the pixels each way, pausing restores them.
     width = "() => window.leosim.globe.renderer().domElement.width"
     full = page.evaluate(width)
@@ -279,7 +279,7 @@ def test_lasers_and_coverage_layer(server, browser, tmp_path):
     assert drawn[0] and drawn[1] == 2 * len(want.pairs)
     # The first segment joins two satellites of a usable laser, at their drawn positions.
     pts = page.evaluate(
-        "() => { const s = window.leosim.shells[0]; return [Array.from(s.sats),"
+        "() => { const s = window.leosim.cloud; return [Array.from(s.sats),"
         " Array.from(s.__threeObjParticles.geometry.attributes.position.array)]; }"
     )
     sat_xyz = np.array(pts[1]).reshape(-1, 3)[np.argsort(pts[0])]

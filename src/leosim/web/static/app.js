@@ -24,7 +24,7 @@ const SHELL_COLOURS = ["#7fd3ff", "#ffd27f", "#c6ff7f", "#ff9fd8", "#a9a2ff", "#
 const S = {                           // the page state (read by the end-to-end tests too)
   ready: false, info: null, stations: [], policy: null, countries: null,
   t0: 0, step: 1, n: 0, pos: null, nSats: 0, t: 0, playing: false, speed: 60,
-  shells: [], layer: "policy", coverage: null, lasersOn: false, laserCount: 0, route: null, routeStep: -1, picked: [], frames: [], errors: [],
+  shells: [], cloud: null, layer: "policy", coverage: null, lasersOn: false, laserCount: 0, route: null, routeStep: -1, picked: [], frames: [], errors: [],
   compare: null, aborted: 0,
 };
 window.leosim = S;
@@ -83,7 +83,15 @@ async function loadPositions() {
 function updateSatellites() {
   // Every satellite at time t (interpolated between the samples) into S.cur, scene units;
   // a satellite without a position at either sample is hidden inside the globe (0, 0, 0).
+  // S.cur is the position buffer of the one THREE.Points object of every satellite (one
+  // draw call; written in place, uploaded once a frame).
   if (!S.pos) return;
+  const obj = S.cloud && S.cloud.__threeObjParticles;
+  const attr = obj && obj.geometry.attributes.position;
+  if (attr && attr.array.length === 3 * S.nSats && S.cur !== attr.array) {
+    S.cur = attr.array;
+    shellColours(obj);
+  }
   const x = S.n > 1 ? (S.t - S.t0) / S.step : 0;
   const k = Math.max(0, Math.min(S.n - 1, Math.floor(x)));
   const k2 = Math.min(S.n - 1, k + 1), f = Math.max(0, Math.min(1, x - k));
@@ -99,19 +107,26 @@ function updateSatellites() {
       cur[o + 2] = (x1 + f * (x2 - x1)) * s;
     } else { cur[o] = 0; cur[o + 1] = 0; cur[o + 2] = 0; }
   }
-  for (const sh of S.shells) {
-    const obj = sh.__threeObjParticles;
-    if (!obj || !obj.geometry.attributes.position) continue;
-    const arr = obj.geometry.attributes.position.array;
-    const ids = sh.sats;
-    for (let j = 0; j < ids.length; j++) {
-      const o = 3 * j, q = 3 * ids[j];
-      arr[o] = cur[q]; arr[o + 1] = cur[q + 1]; arr[o + 2] = cur[q + 2];
-    }
-    obj.geometry.attributes.position.needsUpdate = true;
-    if (!sh.bounded) { obj.geometry.computeBoundingSphere(); sh.bounded = true; }
+  if (attr && S.cur === attr.array) {
+    attr.needsUpdate = true;
+    if (!S.cloud.bounded) { obj.geometry.computeBoundingSphere(); S.cloud.bounded = true; }
   }
   if (S.lasersOn) updateLasers(k, k2);
+}
+
+function shellColours(obj) {
+  // Each satellite its shell's colour, as a vertex colour (three.js takes them linear).
+  const lin = (v) => (v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  const col = new Float32Array(3 * S.nSats);
+  for (const sh of S.shells) {
+    const h = SHELL_COLOURS[sh.shell % SHELL_COLOURS.length];
+    const rgb = [1, 3, 5].map((i) => lin(parseInt(h.slice(i, i + 2), 16) / 255));
+    for (const i of sh.sats) col.set(rgb, 3 * i);
+  }
+  const Attribute = obj.geometry.attributes.position.constructor;
+  obj.geometry.setAttribute("color", new Attribute(col, 3));
+  obj.material.vertexColors = true;
+  obj.material.needsUpdate = true;
 }
 
 // ---------------------------------------------------------------- lasers
@@ -147,7 +162,7 @@ async function makeLasers() {
   obj.frustumCulled = false;
   obj.raycast = () => {};  // never picked by the pointer
   // Next to the satellites, so both are in the same frame.
-  const parent = S.shells.find((sh) => sh.__threeObjParticles)?.__threeObjParticles.parent || S.globe.scene();
+  const parent = S.cloud.__threeObjParticles?.parent || S.globe.scene();
   parent.add(obj);
   S.laserObj = obj;
 }
@@ -516,6 +531,7 @@ function makeGlobe() {
   sats.forEach((s, i) => S.shells[Math.max(0, Math.min(S.shells.length - 1, s))].sats.push(i));
   S.shells = S.shells.filter((sh) => sh.sats.length);
   for (const sh of S.shells) sh.sats = Int32Array.from(sh.sats);
+  S.cloud = { sats: Int32Array.from(sats, (_, i) => i), bounded: false };  // in index order
   const size = S.info.num_sats > 3000 ? 1.2 : 1.8;
   const globe = Globe({ animateIn: false, rendererConfig: rendererConfig() })($("globe"))
     .backgroundColor("#000010")
@@ -529,11 +545,11 @@ function makeGlobe() {
     .pointLabel((d) => `${esc(d.kind)}: <b>${esc(d.name)}</b>`)
     .pointsMerge(true).pointResolution(6)
     .onGlobeClick(({ lat, lng }) => pickNear(lat, lng))
-    .particlesData(S.shells)
+    .particlesData([S.cloud])
     .particlesList((sh) => Array.from(sh.sats, () => ({ lat: 0, lng: 0, alt: 0 })))
     .particleLat("lat").particleLng("lng").particleAltitude("alt")
     .particlesSize(size).particlesSizeAttenuation(false)
-    .particlesColor((sh) => SHELL_COLOURS[sh.shell % SHELL_COLOURS.length])
+    .particlesColor(() => "#ffffff")  // times the vertex colours of the shells
     .pathsData([])
     .pathPoints("pts").pathPointLat((p) => p[0]).pathPointLng((p) => p[1])
     .pathPointAlt((p) => Math.max(0, p[2]) / EARTH_KM + 0.002)
@@ -734,7 +750,7 @@ function setTime(t, playing) {
 
 let last = null;
 function frame(now) {
-  if (S.shells.some((sh) => !sh.bounded)) updateSatellites();  // the particles were just made
+  if (!S.cloud.bounded) updateSatellites();  // the particles were just made
   if (last !== null) {
     const dt = (now - last) / 1000;
     S.frames.push(now - last);
