@@ -375,7 +375,7 @@ function drawMap() {
     g.stroke();
   }
   g.lineWidth = 6; g.strokeStyle = "#ffff00";  // what-if: countries whose state differs
-  for (const f of S.countries.features) {
+  for (const f of diff ? [] : S.countries.features) {  // (the difference map shows it filled)
     if (changed(f.properties.code)) { tracePath(g, f.geometry); g.stroke(); }
   }
   g.lineWidth = 3; g.strokeStyle = "#e7c4ff";
