@@ -197,3 +197,21 @@ def test_coverage_map_greys_the_cells_a_policy_fences_off(borders):
     _close(fig)
     assert np.abs(px[0] - 204).max() < 12  # grey: "no service (policy)"
     assert np.abs(px[1] - 204).max() > 40  # France keeps its colour
+
+
+def test_service_map_is_cropped_to_the_served_terminals_and_says_what_it_leaves_out(borders):
+    """Ukraine served, Russia not (its far east at 160 deg E): the map stays on Ukraine and
+    the gateway in Turkey its traffic lands at, and names the terminals it leaves out."""
+    from leosim.ground_segment import builtin_gateways
+
+    gw = builtin_gateways("operational")
+    tr = int(np.flatnonzero(gw.country == "TUR")[0])
+    table = _terminals([50.45, 49.84, 53.0, 64.7], [30.52, 24.03, 158.6, 177.5], [1, 0.5, 0, 0])
+    table["gateway"] = np.array([gw.name[tr], gw.name[tr], "", ""], dtype=object)
+    fig, ax, bbox = service_figure(table, borders=borders, gateways=gw)
+    texts = [t.get_text() for t in ax.texts]
+    _close(fig)
+    assert bbox[1] < 45  # not out to Kamchatka
+    assert bbox[2] <= float(gw.latitude_deg[tr]) <= bbox[3]
+    assert bbox[0] <= float(gw.longitude_deg[tr]) <= bbox[1]
+    assert "2 terminals outside this map (not served)" in texts

@@ -254,16 +254,14 @@ def _bbox(lat: np.ndarray, lon: np.ndarray, margin_deg: float = 3.0) -> tuple:
 
 
 def _service_bbox(table: dict[str, np.ndarray], value: str, diverging: bool, gateways) -> tuple:
-    """Extent of a service map: the terminals (of a difference map, those whose value changed,
-    when any did) and the gateways their traffic lands at (columns ``gateway``, ``gateway_a``,
-    ``gateway_b`` name them), so that no gateway carrying their traffic is cut off."""
+    """Extent of a service map: the terminals of interest (of a difference map those whose
+    value changed, else those served at all; every terminal when there are none) and the
+    gateways their traffic lands at (columns ``gateway``, ``gateway_a``, ``gateway_b`` name
+    them), so that no gateway carrying their traffic is cut off and a large unserved country
+    (Russia's far east beside Ukraine) does not stretch the map."""
     lat = np.asarray(table["latitude_deg"], dtype=float)
     lon = np.asarray(table["longitude_deg"], dtype=float)
-    focus = np.ones(len(lat), dtype=bool)
-    if diverging:
-        v = np.asarray(table[value], dtype=float)
-        changed = np.isfinite(v) & (v != 0)
-        focus = changed if changed.any() else focus
+    focus = _focus(table, value, diverging)
     lat, lon = lat[focus], lon[focus]
     if gateways is not None and len(gateways):
         used = set()
@@ -274,6 +272,35 @@ def _service_bbox(table: dict[str, np.ndarray], value: str, diverging: bool, gat
         lat = np.concatenate([lat, np.asarray(gateways.latitude_deg, dtype=float)[sel]])
         lon = np.concatenate([lon, np.asarray(gateways.longitude_deg, dtype=float)[sel]])
     return _bbox(lat, lon)
+
+
+def _focus(table: dict[str, np.ndarray], value: str, diverging: bool) -> np.ndarray:
+    """The terminals a service map is cropped to (see :func:`_service_bbox`)."""
+    n = len(table["latitude_deg"])
+    key = value if diverging else "served_fraction"
+    if key not in table:
+        return np.ones(n, dtype=bool)
+    v = np.asarray(table[key], dtype=float)
+    sel = np.isfinite(v) & (v != 0)
+    return sel if sel.any() else np.ones(n, dtype=bool)
+
+
+def _note_outside(ax, table, value: str, diverging: bool, bbox: tuple) -> None:
+    """Say how many terminals lie outside the map (none is dropped silently)."""
+    lat = np.asarray(table["latitude_deg"], dtype=float)
+    lon = np.asarray(table["longitude_deg"], dtype=float)
+    out = ~((lon >= bbox[0]) & (lon <= bbox[1]) & (lat >= bbox[2]) & (lat <= bbox[3]))
+    if out.any():
+        why = "no change" if diverging else "not served"
+        ax.text(
+            0.01,
+            0.01,
+            f"{int(out.sum()):,} terminals outside this map ({why})",
+            transform=ax.transAxes,
+            fontsize=8,
+            color="0.3",
+            zorder=4,
+        )
 
 
 def plot_service_map(
@@ -334,6 +361,7 @@ def _service_axes(table, value, diverging, gateways, borders, zones):
         _draw_borders(ax, borders, bbox)
         if len(zones):
             _draw_zones(ax, zones, borders)
+    _note_outside(ax, table, value, diverging, bbox)
     return fig, ax, bbox
 
 
@@ -395,14 +423,14 @@ def plot_rtt_map(
     v = np.asarray(table[value], dtype=float)
     fig, ax, bbox = _service_axes(table, "served_fraction", False, gateways, borders, zones)
     ok = np.isfinite(v)
-    hi = float(np.percentile(v[ok], 98)) if ok.any() else 1.0
+    lo, hi = (float(np.percentile(v[ok], q)) for q in (2, 98)) if ok.any() else (0.0, 1.0)
     sc = ax.scatter(
         lon[ok],
         lat[ok],
         c=v[ok],
         cmap="plasma",
-        vmin=0,
-        vmax=max(hi, 1.0),
+        vmin=lo,
+        vmax=max(hi, lo + 1.0),
         s=10,
         zorder=2,
         edgecolors="0.5",
