@@ -442,3 +442,64 @@ def test_a_resume_folder_that_is_not_a_folder_is_refused_untouched(scenario, tmp
         assert r.exit_code == 2 and ".o.leosim-resume (leosim's resume folder) is a" in r.output
     assert sorted(p.name for p in victim.iterdir()) == ["data.txt"]
     assert not (tmp_path / "o").exists()
+
+
+# -- added sites must lie in the country they name --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("table", "lat", "lon", "country", "expected"),
+    [
+        # Taipei with the latitude's sign lost: Western Australia.
+        ("pops.add", -25.03, 121.56, "TWN", "lies in AUS (Australia), not in TWN"),
+        ("gateways.add", 25.03, 121.56, "JPN", "lies in TWN (Taiwan), not in JPN"),
+        ("gateways.add", 35.68, 139.69, "TWN", "lies in JPN (Japan), not in TWN"),
+        ("pops.add", 0.0, -30.0, "BRA", "at sea"),  # mid-Atlantic
+    ],
+)
+def test_added_sites_outside_their_country_are_refused(
+    tmp_path, table, lat, lon, country, expected
+):
+    from leosim.policy import load_policy
+
+    p = tmp_path / "p.toml"
+    code = 'code = "x1"\ncity = "X"\n' if table == "pops.add" else 'name = "X"\n'
+    p.write_text(
+        f'[[{table}]]\n{code}latitude_deg = {lat}\nlongitude_deg = {lon}\ncountry = "{country}"\n'
+    )
+    with pytest.raises(InputError) as err:
+        load_policy(p)
+    assert err.value.key == f"{table}[0]" and expected in str(err.value), str(err.value)
+
+
+def test_added_sites_on_their_coast_are_accepted(tmp_path):
+    from pyproj import Geod
+
+    from leosim.policy import SITE_COAST_KM, load_policy
+
+    # A point 30 km (< SITE_COAST_KM) east of Taiwan's east coast at Hualien, at sea.
+    lon, lat, _ = Geod(ellps="WGS84").fwd(121.62, 23.98, 90.0, 30e3)
+    assert 30 < SITE_COAST_KM
+    p = tmp_path / "p.toml"
+    p.write_text(
+        f'[[gateways.add]]\nname = "offshore"\nlatitude_deg = {lat}\nlongitude_deg = {lon}\n'
+        'country = "TWN"\n'
+        f'[[pops.add]]\ncode = "x1"\ncity = "X"\nlatitude_deg = {lat}\nlongitude_deg = {lon}\n'
+        'country = "twn"\n'
+    )
+    pol = load_policy(p)
+    assert "x1" in set(pol.pops.code)
+
+
+def test_pop_codes_match_case_aside(tmp_path):
+    from leosim.policy import load_policy
+
+    p = tmp_path / "p.toml"
+    p.write_text('[pops]\nTWN = "TKYOJPN1"\n')
+    assert load_policy(p).pop_overrides["TWN"] == "tkyojpn1"
+    p.write_text(
+        '[[pops.add]]\ncode = "TKYOJPN1"\ncity = "X"\nlatitude_deg = 35.7\nlongitude_deg = 139.7\n'
+        'country = "JPN"\n'
+    )
+    with pytest.raises(InputError, match="already used"):
+        load_policy(p)

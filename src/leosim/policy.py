@@ -328,6 +328,30 @@ def _validate_code(borders: Borders, code: str, source: str, key: str) -> str:
         raise InputError(str(exc), source=source, key=key) from None
 
 
+SITE_COAST_KM = 50.0
+"""A hypothetical gateway or PoP may sit this far off its country's coast (ports, islets
+the 50m borders leave out); farther, its coordinates contradict its country."""
+
+
+def _check_site_country(borders: Borders, rows, source: str, table: str) -> None:
+    """Each added site (``[[gateways.add]]``, ``[[pops.add]]``) lies in the country it names:
+    swapped or mistyped coordinates would otherwise land traffic in the wrong country."""
+    if not rows:
+        return
+    lat = np.array([r.latitude_deg for r in rows])
+    lon = np.array([(r.longitude_deg + 180) % 360 - 180 for r in rows])
+    found = borders.country_of(lat, lon, territorial_sea_km=SITE_COAST_KM)
+    for i, (r, where) in enumerate(zip(rows, found, strict=True)):
+        if where != r.country:
+            at = f"in {where} ({borders.name_of(where)})" if where else "at sea"
+            raise InputError(
+                f"({r.latitude_deg:g}, {r.longitude_deg:g}) lies {at}, not in {r.country}; "
+                "check latitude_deg/longitude_deg (swapped?) or country",
+                source=source,
+                key=f"{table}[{i}]",
+            )
+
+
 def _referenced(read, source: str, key: str):
     """``read()`` of a file the policy names; a file that cannot be opened at all is reported
     with the policy file and key that named it (errors inside the file name its line)."""
@@ -406,6 +430,7 @@ def parse_policy(
         )
         for i, row in enumerate(spec.gateways.add)
     ]
+    _check_site_country(borders, added, source, "gateways.add")
     spec = spec.model_copy(
         update={
             "countries": countries,
@@ -461,7 +486,11 @@ def parse_policy(
                 raise InputError(exc.message, source=source, key=f"{key}.region") from None
             zones.append(
                 ExclusionZone(
-                    z.name, "region", geometry=region.geometry, region=region, outward_km=z.buffer_km
+                    z.name,
+                    "region",
+                    geometry=region.geometry,
+                    region=region,
+                    outward_km=z.buffer_km,
                 )
             )
         elif z.polygon is not None:
@@ -547,8 +576,10 @@ def _pop_site_gateways() -> Gateways:
     homed = np.isin(pops.code, sorted(PopHoming.builtin().homed_pops()))
     p = pops.select(homed)
     return Gateways(
-        np.array([f"PoP site {c} ({city}), assumed" for c, city in zip(p.code, p.city, strict=True)],
-                 dtype=object),
+        np.array(
+            [f"PoP site {c} ({city}), assumed" for c, city in zip(p.code, p.city, strict=True)],
+            dtype=object,
+        ),
         p.latitude_deg.copy(),
         p.longitude_deg.copy(),
         np.asarray(p.country).copy(),
@@ -567,7 +598,11 @@ def _policy_pops(table: dict, borders: Borders, source: str) -> tuple[PoPs, dict
     pops = base
     if added:
         codes = [r.code for r in added]
-        dup = sorted({c for c in codes if codes.count(c) > 1 or c in set(base.code)})
+        # Codes are matched case aside, so "X1" and "x1" would be one PoP.
+        folded = [c.casefold() for c in codes]
+        taken = {str(c).casefold() for c in base.code}
+        dup = sorted({c for c, f in zip(codes, folded, strict=True)
+                      if folded.count(f) > 1 or f in taken})  # fmt: skip
         if dup:
             raise InputError(
                 f"PoP code(s) {', '.join(dup)} already used; give each added PoP a new code",
@@ -586,9 +621,20 @@ def _policy_pops(table: dict, borders: Borders, source: str) -> tuple[PoPs, dict
                 ]
             ),
         )
+        _check_site_country(
+            borders,
+            [
+                r.model_copy(update={"country": c})
+                for r, c in zip(added, extra.country, strict=True)
+            ],
+            source,
+            "pops.add",
+        )
         pops = PoPs(
-            *(np.concatenate([getattr(base, f), getattr(extra, f)])
-              for f in ("code", "city", "latitude_deg", "longitude_deg", "country"))
+            *(
+                np.concatenate([getattr(base, f), getattr(extra, f)])
+                for f in ("code", "city", "latitude_deg", "longitude_deg", "country")
+            )
         )
     overrides: dict[str, str] = {}
     for country, code in table.items():
@@ -596,7 +642,7 @@ def _policy_pops(table: dict, borders: Borders, source: str) -> tuple[PoPs, dict
             continue
         key = f"pops.{country}"
         if not isinstance(code, str):
-            raise InputError("must be a PoP code such as \"tkyojpn1\"", source=source, key=key)
+            raise InputError('must be a PoP code such as "tkyojpn1"', source=source, key=key)
         adm0 = _validate_code(borders, country, source, key)
         if adm0 in overrides:
             raise InputError(f"{adm0} is given twice", source=source, key=key)

@@ -148,18 +148,24 @@ def _nearest(lat: np.ndarray, lon: np.ndarray, pops: PoPs, candidates: np.ndarra
     if len(candidates) == 1:
         return np.full(len(lat), candidates[0], dtype=np.int64)
     d = great_circle_m(
-        lat[:, None], lon[:, None], pops.latitude_deg[candidates][None, :],
+        lat[:, None],
+        lon[:, None],
+        pops.latitude_deg[candidates][None, :],
         pops.longitude_deg[candidates][None, :],
     )
     return candidates[np.argmin(d, axis=1)]
 
 
 def check_pop_code(code: str, pops: PoPs, *, source: str, key: str) -> str:
-    """``code`` if it names a PoP in ``pops``, else an InputError suggesting close codes."""
+    """The PoP code in ``pops`` that ``code`` names, case aside (``TKYOJPN1`` is
+    ``tkyojpn1``), else an InputError suggesting close codes."""
     import difflib
 
     if code in set(pops.code):
         return code
+    by_fold = {str(c).casefold(): str(c) for c in pops.code}
+    if code.casefold() in by_fold:
+        return by_fold[code.casefold()]
     close = difflib.get_close_matches(code, list(pops.code), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise InputError(
