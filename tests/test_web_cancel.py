@@ -194,3 +194,22 @@ def test_a_request_abandoned_mid_way_stops_its_work(live_server, model, path, pa
     assert r.status_code == 200 and r.json()["steps"][0]["reachable"]
     assert w.started == before[0] + 2 and w.finished >= 1 and w.running == 0
     assert w.pieces == stopped_at + 1  # the one-step route's own piece
+
+
+def test_policy_pops_are_the_data_file_and_the_policys_additions(client):
+    import csv
+
+    with open(ROOT / "src" / "leosim" / "data" / "starlink_pops.csv", newline="") as f:
+        shipped = {r["code"]: r for r in csv.DictReader(f)}
+    spec = tomllib.loads(POLICIES[1].read_text())
+    added = {p["code"] for p in spec["pops"]["add"]}
+    assert added and not added & set(shipped)
+    for index, extra in ((-1, set()), (1, added)):
+        pops = client.get("/api/policy", params={"index": index}).json()["pops"]
+        assert {p["code"] for p in pops} == set(shipped) | extra
+        assert {p["code"] for p in pops if p["hypothetical"]} == extra
+        for p in pops:
+            if p["code"] in shipped:
+                row = shipped[p["code"]]
+                assert p["latitude_deg"] == pytest.approx(float(row["latitude_deg"]))
+                assert p["country"] == row["country_adm0_a3"]

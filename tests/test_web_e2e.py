@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,10 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     page.wait_for_function("() => window.leosim && window.leosim.ready", timeout=120_000)
     page.wait_for_function("() => window.leosim.cloud.bounded", timeout=60_000)
     assert page.text_content("#title") == "Starlink 550 km <Hypatia> & 100 cities"  # not markup
+    # Stations, gateways and the policy's PoPs are on the globe.
+    pol = httpx.get(server + "api/policy", params={"index": 0}).json()
+    kinds = page.evaluate("() => window.leosim.globe.pointsData().map((d) => d.kind)")
+    assert kinds.count("station") == 100 and kinds.count("PoP") == len(pol["pops"]) > 50
 
     # The slider moves the satellites to the API's positions at that time.
     before = _satellite(page)
@@ -180,6 +185,16 @@ def test_globe_slider_route_chart_and_policy_switch(server, browser, tmp_path):
     page.select_option("#policy", "1")
     page.wait_for_function(f"() => {taiwan} === '{colours['active']}'", timeout=30_000)
     assert "TWN" not in page.text_content("#policy-summary")
+    # Its hypothetical PoP (the file's [[pops.add]]) is drawn apart from the real ones.
+    added = [x["code"] for x in tomllib.loads(POLICIES[1].read_text())["pops"]["add"]]
+    hyp = page.evaluate(
+        "() => window.leosim.globe.pointsData().filter((d) => d.kind === 'hypothetical PoP')"
+        ".map((d) => [d.code, window.leosim.globe.pointColor()(d)])"
+    )
+    pc = page.evaluate("() => window.leosim.pointColours")
+    assert (
+        hyp == [[c, pc["hypothetical PoP"]] for c in added] and pc["PoP"] != pc["hypothetical PoP"]
+    )
     page.select_option("#policy", "0")
     page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
     # What-if: A (Taiwan not activated) against B (activated): the table lists Taiwan, served

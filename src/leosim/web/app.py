@@ -233,8 +233,8 @@ def create_app(model: WebModel) -> FastAPI:
     @app.get("/api/policy")
     def policy(index: Annotated[int, Query(ge=-1, le=1000)] = 0) -> dict:
         """Activation state of every country (ADM0_A3 code -> active / not_activated /
-        sanctioned_but_active), exclusion zones (GeoJSON) and gateways under policy `index`
-        (-1: none)."""
+        sanctioned_but_active), exclusion zones (GeoJSON), gateways and PoPs (`hypothetical`:
+        added by the policy) under policy `index` (-1: none)."""
         return model.policy(index)
 
     @app.get("/api/stations")

@@ -495,7 +495,7 @@ class WebModel:
 
     # ------------------------------------------------------------------ policy
     def policy(self, index: int) -> dict:
-        """Activation state of every country, exclusion zones and gateways under a policy.
+        """Activation state of every country, exclusion zones, gateways and PoPs under a policy.
 
         ``index`` -1 (or no policy loaded) is "no policy": every country active, the built-in
         operational gateways.
@@ -508,7 +508,7 @@ class WebModel:
                 key="index",
             )
         if index == -1 or not self.policies:
-            from ..ground_segment import builtin_gateways
+            from ..ground_segment import builtin_gateways, builtin_pops
 
             states = np.full(len(codes), "active", dtype=object)
             return {
@@ -518,6 +518,7 @@ class WebModel:
                 "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
                 "zones": [],
                 "gateways": _gateways(builtin_gateways("operational")),
+                "pops": _pops(builtin_pops()),
             }
         pol = self.policies[index]
         states = pol.state_of(codes)
@@ -528,6 +529,7 @@ class WebModel:
             "states": dict(zip(codes.tolist(), states.tolist(), strict=True)),
             "zones": [_zone(z, self.borders) for z in pol.zones],
             "gateways": _gateways(pol.gateways),
+            "pops": _pops(pol.pops) if pol.pops is not None else [],
         }
 
     @functools.cached_property
@@ -693,6 +695,24 @@ def _gateways(gw) -> list[dict]:
             "hypothetical": str(gw.status[i]) == "hypothetical",
         }
         for i in range(len(gw))
+    ]
+
+
+def _pops(pops) -> list[dict]:
+    """PoP sites; ``hypothetical`` marks a policy's [[pops.add]] sites (not built in)."""
+    from ..ground_segment import builtin_pops
+
+    known = set(np.asarray(builtin_pops().code, dtype=object).astype(str).tolist())
+    return [
+        {
+            "code": str(pops.code[i]),
+            "city": str(pops.city[i]),
+            "latitude_deg": float(pops.latitude_deg[i]),
+            "longitude_deg": float(pops.longitude_deg[i]),
+            "country": str(pops.country[i]),
+            "hypothetical": str(pops.code[i]) not in known,
+        }
+        for i in range(len(pops))
     ]
 
 

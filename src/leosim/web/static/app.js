@@ -488,12 +488,18 @@ function pointData() {
   const kind = (g) => (g.hypothetical ? "hypothetical gateway"
     : g.status === "assumed" ? "assumed gateway (at a PoP)" : "gateway");
   const gw = (S.policy ? S.policy.gateways : []).map((g) => ({ ...g, kind: kind(g) }));
-  return st.concat(gw);
+  const pops = (S.policy ? S.policy.pops || [] : []).map((p) => ({ ...p, name: `${p.code} (${p.city})`,
+    kind: p.hypothetical ? "hypothetical PoP" : "PoP" }));
+  return st.concat(gw, pops);
 }
+
+const POINT_COLOURS = { gateway: "#ff4040", "hypothetical gateway": "#ff9a00",
+  "assumed gateway (at a PoP)": "#ffb0b0", PoP: "#30d5ff", "hypothetical PoP": "#b388ff" };
+S.pointColours = POINT_COLOURS;
 
 function pointColour(d) {
   if (d.kind === "station") return S.picked.includes(d.gid) ? "#ffff00" : "#ffffff";
-  return { gateway: "#ff4040", "hypothetical gateway": "#ff9a00" }[d.kind] || "#ffb0b0";
+  return POINT_COLOURS[d.kind] || "#ffb0b0";
 }
 
 function softwareRendering() {
@@ -539,7 +545,7 @@ function makeGlobe() {
     .atmosphereColor("#5a8fd8")
     .pointsData(pointData())
     .pointLat((d) => d.latitude_deg).pointLng((d) => d.longitude_deg)
-    .pointAltitude((d) => (d.kind === "station" ? 0.012 : 0.02))
+    .pointAltitude((d) => (d.kind === "station" ? 0.012 : d.kind.endsWith("PoP") ? 0.03 : 0.02))
     .pointRadius((d) => (d.kind === "station" ? 0.35 : 0.45))
     .pointColor(pointColour)
     .pointLabel((d) => `${esc(d.kind)}: <b>${esc(d.name)}</b>`)
@@ -578,6 +584,8 @@ function legend() {
   rows.push('<div><span class="swatch" style="background:#ff4040"></span>gateway</div>');
   rows.push('<div><span class="swatch" style="background:#ff9a00"></span>hypothetical gateway</div>');
   rows.push('<div><span class="swatch" style="background:#ffb0b0"></span>assumed gateway (at a PoP)</div>');
+  rows.push('<div><span class="swatch" style="background:#30d5ff"></span>PoP (where traffic leaves the network)</div>');
+  rows.push('<div><span class="swatch" style="background:#b388ff"></span>hypothetical PoP</div>');
   rows.push('<div><span class="swatch" style="background:#ffffff"></span>ground station</div>');
   S.shells.forEach((sh) => rows.push(
     `<div><span class="swatch" style="background:${SHELL_COLOURS[sh.shell % SHELL_COLOURS.length]}"></span>shell ${esc(sh.name)} (${sh.sats.length})</div>`));
