@@ -31,7 +31,11 @@ def csv_rows_text(table: pa.Table) -> str:
         rows = cols[0].fill_null("")
     else:
         rows = pc.binary_join_element_wise(*cols, ",", null_handling="replace", null_replacement="")
-    return "\n".join(rows.to_pylist()) + "\n"
+    # Each row and its line end, as one buffer: no Python string per row.
+    lines = pc.binary_join_element_wise(rows, "", "\n").cast(pa.large_string())
+    lines = pa.concat_arrays([lines])  # own buffers, offset 0
+    off = np.frombuffer(lines.buffers()[1], dtype=np.int64)[: len(lines) + 1]
+    return bytes(memoryview(lines.buffers()[2])[off[0] : off[-1]]).decode("utf-8")
 
 
 def _text_column(col: pa.Array) -> pa.Array:
@@ -185,21 +189,45 @@ if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _relayout(off, data):  # pragma: no cover - compiled
+        """One pass over Arrow's texts into a buffer of 25 bytes per value (``repr`` of a
+        float is at most 24 characters), then compacted.  A text with a point, no exponent and
+        no "0.000" prefix (1e-3 <= |x| < 2**53) is already in ``repr``'s layout and is copied."""
         n = len(off) - 1
         digits = np.empty(40, dtype=np.uint8)
         new_off = np.zeros(n + 1, dtype=np.int64)
-        none = np.empty(0, dtype=np.uint8)
+        out = np.empty(25 * n, dtype=np.uint8)
+        p = 0
         for k in range(n):
             a, b = off[k], off[k + 1]
-            if b == a:  # null
-                new_off[k + 1] = new_off[k]
-                continue
-            neg, nd, decpt = _parse(data, a, b, digits)
-            new_off[k + 1] = _emit(none, new_off[k], neg, digits, nd, decpt, data, a, b)
-        out = np.empty(new_off[n], dtype=np.uint8)
-        for k in range(n):
-            a, b = off[k], off[k + 1]
+            start = 25 * k
+            q = start
             if b > a:
-                neg, nd, decpt = _parse(data, a, b, digits)
-                _emit(out, new_off[k], neg, digits, nd, decpt, data, a, b)
-        return new_off, out
+                point = False
+                expo = False
+                for i in range(a, b):
+                    ch = data[i]
+                    if ch == 46:
+                        point = True
+                    elif ch == 101 or ch == 105 or ch == 110:  # e, inf, nan
+                        expo = True
+                i = a + 1 if data[a] == 45 else a
+                tiny = b - i >= 5 and data[i] == 48 and data[i + 2] == 48 and data[i + 3] == 48 \
+                    and data[i + 4] == 48  # fmt: skip
+                if point and not expo and not tiny:
+                    for i in range(a, b):
+                        out[q] = data[i]
+                        q += 1
+                else:
+                    neg, nd, decpt = _parse(data, a, b, digits)
+                    q = _emit(out, q, neg, digits, nd, decpt, data, a, b)
+            p += q - start
+            new_off[k + 1] = p
+        # Compact the 25-byte slots.
+        w = 0
+        for k in range(n):
+            ln = new_off[k + 1] - new_off[k]
+            r = 25 * k
+            for i in range(ln):
+                out[w + i] = out[r + i]
+            w += ln
+        return new_off, out[:w]
