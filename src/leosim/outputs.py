@@ -394,6 +394,9 @@ def atomic_output_file(path: str | Path) -> Iterator[Path]:
 # ---------------------------------------------------------------------------- tables
 
 
+_POW10 = np.array([10.0**k for k in range(23)])
+
+
 def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np.ndarray:
     """``x`` rounded to ``digits`` significant digits, as the double nearest that decimal.
 
@@ -414,8 +417,10 @@ def round_significant(x: np.ndarray, digits: int = CSV_SIGNIFICANT_DIGITS) -> np
     res = np.empty_like(v)
     up = (dec >= 0) & (dec <= 22)
     down = (dec < 0) & (dec >= -22)
-    res[up] = np.round(v[up] * 10.0 ** dec[up]) / 10.0 ** dec[up]
-    res[down] = np.round(v[down] / 10.0 ** -dec[down]) * 10.0 ** -dec[down]
+    # Exact powers of ten from a table (10**0 .. 10**22 are doubles): as 10.0 ** k, faster.
+    p_up, p_down = _POW10[dec[up]], _POW10[-dec[down]]
+    res[up] = np.round(v[up] * p_up) / p_up
+    res[down] = np.round(v[down] / p_down) * p_down
     rest = ~(up | down)  # below 1e-11 or above 1e34: rare, formatted one by one
     res[rest] = [float(f"{a:.{digits}g}") for a in v[rest]]
     out[ok] = res
