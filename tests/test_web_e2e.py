@@ -332,6 +332,22 @@ def test_lasers_and_coverage_layer(server, browser, tmp_path):
         assert len({b for _, b in got}) >= (2 if layer == "served" else 4)  # classes drawn
         assert page.evaluate(f"() => {taiwan}") not in colours.values()
     page.screenshot(path=str(_shots(tmp_path) / "serve-coverage.png"))
+
+    # A superseded request is aborted: a second route asked while the first is in flight.
+    tokyo = next(
+        x["gid"] for x in httpx.get(server + "api/stations").json() if x["name"] == "Tokyo"
+    )
+    before = page.evaluate("() => window.leosim.aborted")
+    page.evaluate(
+        f"""() => {{ const s = document.getElementById('src'), d = document.getElementById('dst');
+        s.value = '{PARIS}'; d.value = '{LUANDA}'; loadRoute();
+        d.value = '{tokyo}'; loadRoute(); }}"""
+    )
+    page.wait_for_function(
+        f"() => window.leosim.route && window.leosim.route.dst.gid === {tokyo}", timeout=60_000
+    )
+    assert page.evaluate("() => window.leosim.aborted") == before + 1
+    assert "Paris → Tokyo" in page.text_content("#route-status")
     page.select_option("#layer", "policy")
     page.wait_for_function(f"() => {taiwan} === '{colours['not_activated']}'", timeout=30_000)
     assert o.blocked == [], o.blocked
