@@ -106,18 +106,47 @@ def knot_spacing_s(satrecs: Sequence, tol_m: float = INTERPOLATION_TOLERANCE_M) 
     return float(min(MAX_KNOT_S, (tol_m * 24.0 * 16.0 / 9.0 / r4) ** 0.25))
 
 
+def _lagrange_weights(s: np.ndarray) -> np.ndarray:
+    """``(len(s), 4)`` weights of knots ``k - 1 .. k + 2`` at fractions ``s`` of the way from
+    knot ``k`` to ``k + 1``; exactly (0, 1, 0, 0) at ``s = 0``."""
+    sm, sp, s2 = s - 1.0, s + 1.0, s - 2.0
+    return np.stack(
+        [-s * sm * s2 / 6.0, sp * sm * s2 / 2.0, -sp * s * s2 / 2.0, sp * s * sm / 6.0], 1
+    )
+
+
 def interpolate_knots(r_knots: np.ndarray, k: np.ndarray, s: np.ndarray) -> np.ndarray:
     """The cubic through knots ``k - 1, k, k + 1, k + 2`` of ``r_knots`` (``(n_knots, n_sats,
     3)``, equally spaced) at fractions ``s`` of the way from knot ``k`` to ``k + 1``; returns
     ``(len(s), n_sats, 3)``.  At ``s = 0`` the result is knot ``k`` exactly."""
-    s = s[:, None, None]
-    sm, sp, s2 = s - 1.0, s + 1.0, s - 2.0
-    return (
-        (-s * sm * s2 / 6.0) * r_knots[k - 1]
-        + (sp * sm * s2 / 2.0) * r_knots[k]
-        + (-sp * s * s2 / 2.0) * r_knots[k + 1]
-        + (sp * s * sm / 6.0) * r_knots[k + 2]
-    )
+    w = _lagrange_weights(s)[:, :, None, None]
+    return sum(w[:, j] * r_knots[k - 1 + j] for j in range(4))
+
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numba is a dependency
+    _knots_to_ecef = None
+else:
+
+    @njit(cache=True, nogil=True)
+    def _knots_to_ecef(r_knots, k, w, c, s_, out):  # pragma: no cover - compiled
+        """:func:`interpolate_knots`, the rotation of :func:`teme_to_ecef` and km -> m in one
+        pass (no temporaries of the chunk's size)."""
+        for t in range(len(k)):
+            i = k[t] - 1
+            w0, w1, w2, w3 = w[t, 0], w[t, 1], w[t, 2], w[t, 3]
+            ct, st = c[t], s_[t]
+            for j in range(r_knots.shape[1]):
+                x = w0 * r_knots[i, j, 0] + w1 * r_knots[i + 1, j, 0]
+                x = x + w2 * r_knots[i + 2, j, 0] + w3 * r_knots[i + 3, j, 0]
+                y = w0 * r_knots[i, j, 1] + w1 * r_knots[i + 1, j, 1]
+                y = y + w2 * r_knots[i + 2, j, 1] + w3 * r_knots[i + 3, j, 1]
+                z = w0 * r_knots[i, j, 2] + w1 * r_knots[i + 1, j, 2]
+                z = z + w2 * r_knots[i + 2, j, 2] + w3 * r_knots[i + 3, j, 2]
+                out[t, j, 0] = (ct * x + st * y) * 1e3
+                out[t, j, 1] = (ct * y - st * x) * 1e3
+                out[t, j, 2] = z * 1e3
 
 
 def teme_to_ecef(r_teme: np.ndarray, gmst_rad: np.ndarray) -> np.ndarray:
@@ -199,15 +228,16 @@ class Orbits:
         satellite.
         """
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+        d = self.dut1_s if dut1_s is None else dut1_s
+        jd, fr = self._jd(start, t_s + np.asarray(d, dtype=np.float64))
+        gmst = gmst82_rad(jd, fr)
         if knot_s > 0 and len(t_s):
-            r_km, err = self._interpolated_teme_km(start, t_s, float(knot_s))
+            pos, err = self._interpolated_ecef_m(start, t_s, float(knot_s), gmst)
         else:
             r_km, _, err = self.teme_km(start, t_s)
             self._check_finite(r_km, err, t_s)
-        d = self.dut1_s if dut1_s is None else dut1_s
-        jd, fr = self._jd(start, t_s + np.asarray(d, dtype=np.float64))
-        pos = teme_to_ecef(r_km, gmst82_rad(jd, fr))
-        pos *= 1e3
+            pos = teme_to_ecef(r_km, gmst)
+            pos *= 1e3
         bad = err != 0
         if bad.any():
             pos[bad] = np.nan
@@ -223,22 +253,28 @@ class Orbits:
                 )
         return pos
 
-    def _interpolated_teme_km(
-        self, start: datetime, t_s: np.ndarray, knot_s: float
+    def _interpolated_ecef_m(
+        self, start: datetime, t_s: np.ndarray, knot_s: float, gmst: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """TEME positions (km) at ``t_s`` interpolated between SGP4 knots, and error codes
-        (an error at any of a time's four knots marks it)."""
+        """Earth-fixed positions (m) at ``t_s`` interpolated in TEME between SGP4 knots, and
+        error codes (an error at any of a time's four knots marks it)."""
         # A time on a knot (to rounding) takes that knot's interval: its position is SGP4's.
         k = np.floor(t_s / knot_s + 1e-9)
         knots = np.unique(np.concatenate([k - 1.0, k, k + 1.0, k + 2.0]))
         r, _, err = self.teme_km(start, knots * knot_s)
         self._check_finite(r, err, knots * knot_s)
         i = np.searchsorted(knots, k)
-        out = interpolate_knots(r, i, (t_s - k * knot_s) / knot_s)
+        frac = (t_s - k * knot_s) / knot_s
+        if _knots_to_ecef is not None:
+            pos = np.empty((len(t_s), self.num_sats, 3))
+            w = _lagrange_weights(frac)
+            _knots_to_ecef(np.ascontiguousarray(r), i, w, np.cos(gmst), np.sin(gmst), pos)
+        else:  # pragma: no cover - numba is a dependency
+            pos = teme_to_ecef(interpolate_knots(r, i, frac), gmst) * 1e3
         err_t = err[i - 1]
         for j in (0, 1, 2):
             err_t = np.where(err_t != 0, err_t, err[i + j])
-        return out, err_t
+        return pos, err_t
 
     def _check_finite(self, r_km: np.ndarray, err: np.ndarray, t_s: np.ndarray) -> None:
         """Raise for positions that are NaN though SGP4 reported no error."""
@@ -270,7 +306,8 @@ class Orbits:
         (``knot_s``: see :meth:`ecef_m`)."""
         t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         # SGP4 writes r and v (2 × 24 bytes) and we write one rotated copy.
-        per_step = self.num_sats * 3 * 8 * 4
+        # Interpolated: only the output and a few knots per step.
+        per_step = self.num_sats * 3 * 8 * (4 if knot_s <= 0 else 2)
         chunk = max(1, int(max_chunk_bytes // per_step))
         for i in range(0, len(t_s), chunk):
             ts = t_s[i : i + chunk]
