@@ -151,17 +151,20 @@ def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel)
     inv = np.argsort(ids)
     dst = np.array([0, 3, 6])
     old = None
-    for _ in range(3):  # cold, then two warm steps with drifting lengths
-        w_isl = rng.uniform(1e5, 2e6, len(isl))
+    base = rng.uniform(1e5, 2e6, len(isl))
+    warm_done = 0
+    for step in range(6):  # cold, then warm steps with lengths drifting by a few per cent
+        w_isl = base * rng.uniform(0.9, 1.1, len(isl)) if step else base
         w = np.r_[w_isl, w_isl, gsl.range_m]
         graph = sssp.csr_graph(n + g, inv[rows], inv[cols], w)
         dist = np.full((g, n + g), np.inf)
         hop = np.full((g, n + g), -1, dtype=np.int32)
         pred = np.full((g, n + g), -1, dtype=np.int32)
-        sssp.shortest_path_trees(
-            graph, n + dst, rows=dst, pred_out=pred, old_pred=old,
+        _, _, st = sssp.shortest_path_trees(
+            graph, n + dst, rows=dst, pred_out=pred, old_pred=old, max_fixup=n + g,
             relabel=(ids, dist, hop), uplinks=(n, dst, gsl.gs, gsl.sat, gsl.range_m),
         )  # fmt: skip
+        warm_done += int(np.sum((st[:, 0] == 1) & (st[:, 1] > 0)))  # warm, with fix-ups
         old = pred.copy()
         ref = dijkstra(csr_matrix((w, (rows, cols)), shape=(n + g, n + g)), indices=n + dst)
         want = np.full((g, n + g), np.inf)
@@ -170,3 +173,11 @@ def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel)
         np.testing.assert_array_equal(dist, want_d)
         _, want_h = _python_uplinks(dist.copy(), hop.copy(), gsl, n, dst)
         np.testing.assert_array_equal(hop[:, n:], want_h[:, n:])
+        # Every satellite's next hop lies on a shortest path (reversed graph: edge hop -> v).
+        length = {(int(a), int(b)): float(x) for a, b, x in zip(rows, cols, w, strict=True)}
+        for d in dst:
+            for v in range(n):
+                h = int(hop[d, v])
+                if h >= 0:
+                    assert dist[d, v] == dist[d, h] + length[(h, v)]
+    assert warm_done > 0  # the warm path and its fix-ups were exercised
