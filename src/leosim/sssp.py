@@ -466,17 +466,9 @@ if HAVE_NUMBA:
                     pred[u] = v
                     size = _heap_push(hk, hv, size, nd, u)
 
-    @njit(cache=True, nogil=True, inline="always")
-    def _put(ext, v, d, q):  # pragma: no cover - compiled
-        """Node ``v``'s label ``d`` and predecessor ``q`` also into the other numbering."""
-        ids, de, pe = ext
-        x = ids[v]
-        de[x] = d
-        pe[x] = ids[q] if q >= 0 else -1
-
     @njit(cache=True, nogil=True)
     def _reevaluate(
-        g_in, src, old, dist, pred, mark, stack, order, order_new, slot, ext, on
+        g_in, src, old, dist, pred, mark, stack, order, order_new, slot
     ):  # pragma: no cover
         """Lengths along the old tree ``old`` with the new edge lengths.
 
@@ -485,16 +477,13 @@ if HAVE_NUMBA:
         taken in ``order`` (the previous evaluation order, so that a node's predecessor is
         usually done already; -1 entries skipped, then every node not yet done), and the
         order they are done in goes to ``order_new``.  ``slot[y]`` remembers where the
-        predecessor of ``y`` sits among its in-edges.  With ``on``, every label also goes
-        to ``ext = (ids, dist, pred)`` in the other numbering (see :func:`_put`)."""
+        predecessor of ``y`` sits among its in-edges."""
         in_ptr, in_src, in_w = g_in
         n = len(dist)
         mark[:] = 0
         dist[src] = 0.0
         pred[src] = -1
         mark[src] = 2
-        if on:
-            _put(ext, src, 0.0, -1)
         order_new[0] = src
         j = 1
         for i in range(2 * n):
@@ -524,8 +513,6 @@ if HAVE_NUMBA:
                 dist[v] = d
                 pred[v] = q
                 mark[v] = 2
-                if on:
-                    _put(ext, v, d, q)
                 order_new[j] = v
                 j += 1
                 continue
@@ -561,21 +548,18 @@ if HAVE_NUMBA:
                 dist[y] = d
                 pred[y] = q
                 mark[y] = 2
-                if on:
-                    _put(ext, y, d, q)
                 order_new[j] = y
                 j += 1
 
     @njit(cache=True, nogil=True)
-    def _warm(g_out, g_in, src, old, dist, pred, work, hints, limit, ext, on):  # pragma: no cover
-        """Warm start; returns the fix-up pops, or -1 when it grew past ``limit``.  With
-        ``on`` the labels also go to ``ext`` as they are set (complete unless -1)."""
+    def _warm(g_out, g_in, src, old, dist, pred, work, hints, limit):  # pragma: no cover
+        """Warm start; returns the fix-up pops, or -1 when it grew past ``limit``."""
         out_ptr, out_dst, out_w = g_out
         in_ptr, in_src, in_w = g_in
         mark, stack, hk, hv, order_new = work
         order, slot = hints
         n = len(dist)
-        _reevaluate(g_in, src, old, dist, pred, mark, stack, order, order_new, slot, ext, on)
+        _reevaluate(g_in, src, old, dist, pred, mark, stack, order, order_new, slot)
         cap = len(hk)
         size = 0
         for v in range(n):
@@ -594,8 +578,6 @@ if HAVE_NUMBA:
                 dist[v] = best
                 pred[v] = bp
                 slot[v] = -1
-                if on:
-                    _put(ext, v, best, bp)
                 size = _heap_push(hk, hv, size, best, v)
         pops = 0
         while size > 0:
@@ -615,8 +597,6 @@ if HAVE_NUMBA:
                     dist[u] = nd
                     pred[u] = v
                     slot[u] = -1
-                    if on:
-                        _put(ext, u, nd, v)
                     size = _heap_push(hk, hv, size, nd, u)
         order[:] = order_new
         return pops
@@ -670,12 +650,9 @@ if HAVE_NUMBA:
                 o_row = order[r]
                 s_row = slot[r]
                 if warm:
-                    # Relabelled as the labels are set: no second pass over the row.
-                    re = r if relabel else 0
-                    ext = (ids, dist_ext[re], pred_ext[re])
                     pops = _warm(
                         g_out, g_in, sources[i], old_pred[r], d_row, p_row, work, (o_row, s_row),
-                        limit, ext, relabel,
+                        limit,
                     )  # fmt: skip
                     done = pops >= 0
                     stats[i, 0] = 1 if done else 2
@@ -688,7 +665,7 @@ if HAVE_NUMBA:
                     if not ok:
                         _heap_dijkstra(out_ptr, out_dst, out_w, sources[i], d_row, p_row, hk, hv)
                     s_row[:] = -1
-                if relabel and not done:
+                if relabel:
                     de = dist_ext[r]
                     pe = pred_ext[r]
                     for v in range(n):
