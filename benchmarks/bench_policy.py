@@ -66,6 +66,12 @@ def _pin_one_core() -> str:
         return "not pinned"
 
 
+def propagation_how(net) -> str:
+    if net.knot_s > 0:
+        return f"SGP4 knots every {net.knot_s:g} s and the cubic between"
+    return "SGP4 at every step"
+
+
 def propagation_s_per_step(net, t_s) -> float:
     """Seconds per step of the positions alone, as :func:`leosim.simulate.iter_states` gets
     them (best of 3)."""
@@ -157,9 +163,8 @@ def routing_benchmark(tle: Path, repeats: int, steps: int, step_s: float) -> Non
 
     prop_s = propagation_s_per_step(net, t_s)
     print(
-        f"    propagation: {prop_s * 1e3:.2f} ms per step (SGP4 knots every {net.knot_s:g} s "
-        "and the cubic between; timed apart and added below, as the step medians skip the "
-        "steps that propagate a chunk)"
+        f"    propagation: {prop_s * 1e3:.2f} ms per step ({propagation_how(net)}; timed apart "
+        "and added below, as the step medians skip the steps that propagate a chunk)"
     )
     runs = (
         ("full state (100 destinations), numba", lambda: full_state("numba"), 0.025),

@@ -144,12 +144,12 @@ def main() -> None:
     )
     print(f"  check: {check_equal(net, t_s[:20])}")
 
-    from bench_policy import propagation_s_per_step
+    from bench_policy import propagation_how, propagation_s_per_step
 
     prop_ms = propagation_s_per_step(net, t_s) * 1e3
     print(
-        f"  propagation: {prop_ms:.2f} ms per step (SGP4 knots every {net.knot_s:g} s and the "
-        "cubic between; added to the step medians below, which skip the chunks' first steps)"
+        f"  propagation: {prop_ms:.2f} ms per step ({propagation_how(net)}; added to the step "
+        "medians below, which skip the chunks' first steps)"
     )
     with cores(1):
         one = repeated(
