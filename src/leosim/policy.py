@@ -333,19 +333,22 @@ SITE_COAST_KM = 50.0
 the 50m borders leave out); farther, its coordinates contradict its country."""
 
 
-def _check_site_country(borders: Borders, rows, source: str, table: str) -> None:
-    """Each added site (``[[gateways.add]]``, ``[[pops.add]]``) lies in the country it names:
-    swapped or mistyped coordinates would otherwise land traffic in the wrong country."""
+def _check_site_country(borders: Borders, rows, countries, source: str, table: str) -> None:
+    """Each added site (``[[gateways.add]]``, ``[[pops.add]]``) lies in the country it names
+    (``countries``, the canonical codes of ``rows``): swapped or mistyped coordinates would
+    otherwise land traffic in the wrong country."""
     if not rows:
         return
-    lat = np.array([r.latitude_deg for r in rows])
-    lon = np.array([(r.longitude_deg + 180) % 360 - 180 for r in rows])
-    found = borders.country_of(lat, lon, territorial_sea_km=SITE_COAST_KM)
-    for i, (r, where) in enumerate(zip(rows, found, strict=True)):
-        if where != r.country:
+    found = borders.country_of(
+        [r.latitude_deg for r in rows],
+        [r.longitude_deg for r in rows],
+        territorial_sea_km=SITE_COAST_KM,
+    )
+    for i, (r, country, where) in enumerate(zip(rows, countries, found, strict=True)):
+        if where != country:
             at = f"in {where} ({borders.name_of(where)})" if where else "at sea"
             raise InputError(
-                f"({r.latitude_deg:g}, {r.longitude_deg:g}) lies {at}, not in {r.country}; "
+                f"({r.latitude_deg:g}, {r.longitude_deg:g}) lies {at}, not in {country}; "
                 "check latitude_deg/longitude_deg (swapped?) or country",
                 source=source,
                 key=f"{table}[{i}]",
@@ -430,7 +433,7 @@ def parse_policy(
         )
         for i, row in enumerate(spec.gateways.add)
     ]
-    _check_site_country(borders, added, source, "gateways.add")
+    _check_site_country(borders, added, [r.country for r in added], source, "gateways.add")
     spec = spec.model_copy(
         update={
             "countries": countries,
@@ -621,15 +624,7 @@ def _policy_pops(table: dict, borders: Borders, source: str) -> tuple[PoPs, dict
                 ]
             ),
         )
-        _check_site_country(
-            borders,
-            [
-                r.model_copy(update={"country": c})
-                for r, c in zip(added, extra.country, strict=True)
-            ],
-            source,
-            "pops.add",
-        )
+        _check_site_country(borders, added, extra.country, source, "pops.add")
         pops = PoPs(
             *(
                 np.concatenate([getattr(base, f), getattr(extra, f)])
