@@ -54,3 +54,16 @@ def check_executor(sc, workers: int | None, opts: dict) -> None:
 
     w = workers if workers is not None else sc.workers
     choose_executor(sc.execution, workers=w, executor=opts["executor"], address=opts["address"])
+
+
+def load_checked(scenario, out, workers: int | None, executor, address, chunk_s, resume: bool):
+    """``(scenario, options)`` of a long command: the scenario loaded and the output folder,
+    the options and the executor checked, before any long work."""
+    from ..outputs import check_output_dir
+    from ..scenario import load_scenario
+
+    opts = execution_options(executor, address, chunk_s, resume)
+    sc = load_scenario(scenario)
+    check_output_dir(out)
+    check_executor(sc, workers, opts)
+    return sc, opts

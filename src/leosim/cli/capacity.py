@@ -41,17 +41,12 @@ def capacity(
     from ..borders import Borders
     from ..capacity import CapacityModel
     from ..errors import InputError
-    from ..outputs import check_output_dir
     from ..policy import load_policy, parse_policy
-    from ..scenario import load_scenario
     from ..simulate import build_network
     from ..traffic import country_cells, subscriber_result, subscriber_setup
 
     try:
-        opts = xo.execution_options(executor, address, chunk_s, resume)
-        sc = load_scenario(scenario)
-        check_output_dir(out)
-        xo.check_executor(sc, workers, opts)
+        sc, opts = xo.load_checked(scenario, out, workers, executor, address, chunk_s, resume)
         model = CapacityModel.from_dict(dict(sc.capacity), source=sc.source, prefix="capacity")
         d = sc.demand
         texts = [Path(scenario).read_bytes()]

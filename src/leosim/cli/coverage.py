@@ -48,17 +48,13 @@ def coverage(
     same files on every executor); --resume continues an interrupted run."""
     from ..borders import Borders
     from ..coverage import equal_area_grid, population_points
-    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..outputs import OutputDir, write_table
     from ..policy import load_policy
     from ..reports import plot_coverage_map
-    from ..scenario import load_scenario
     from ..simulate import build_network
 
     try:
-        opts = xo.execution_options(executor, address, chunk_s, resume)
-        sc = load_scenario(scenario)
-        check_output_dir(out)
-        xo.check_executor(sc, workers, opts)
+        sc, opts = xo.load_checked(scenario, out, workers, executor, address, chunk_s, resume)
         cs = sc.coverage
         res_deg = resolution_deg if resolution_deg is not None else cs.resolution_deg
         if not res_deg > 0:

@@ -139,16 +139,11 @@ def evaluate(
     same files on every executor); --resume continues an interrupted evaluation."""
     from ..borders import Borders
     from ..ground_segment import scenario_terminals
-    from ..outputs import check_output_dir
     from ..policy import load_policy
-    from ..scenario import load_scenario
     from ..simulate import build_network
 
     try:
-        opts = xo.execution_options(executor, address, chunk_s, resume)
-        sc = load_scenario(scenario)
-        check_output_dir(out)
-        xo.check_executor(sc, workers, opts)
+        sc, opts = xo.load_checked(scenario, out, workers, executor, address, chunk_s, resume)
         labels = policy_labels(policy) if len(policy) > 1 else [""]
         borders = Borders.default()
         pols = [load_policy(p, borders=borders) for p in policy]
