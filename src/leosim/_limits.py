@@ -36,7 +36,12 @@ TERMINAL_STEP_BYTES = 16
 """Memory per terminal and time step in :func:`leosim.service.evaluate` (RTT float32, gateway
 int32, and the copies its statistics make)."""
 ROUTE_ROW_BYTES = 32
-"""Memory per pair and step that ``leosim run`` keeps for its summary (4 columns of 8 bytes)."""
+"""Memory per pair and step of routes held in memory (4 columns of 8 bytes): a whole window
+for :func:`leosim.simulate.run_pairs`, only the chunks in flight for ``leosim run``, whose
+merge streams (:func:`routing_time_s`, :data:`RTT_PLOT_STEP_BYTES`)."""
+RTT_PLOT_STEP_BYTES = 1024
+"""Memory per time step of ``rtt.png`` (up to 12 lines of two float64 each, or five
+percentiles, and matplotlib's paths and drawing of them), generous."""
 
 SECONDS_PER_SAT_STEP = 5e-7
 """Lower bound of the time per satellite and step of a routing run (SGP4, links, trees to a few
@@ -131,3 +136,13 @@ def check_time(
             source=source,
             key=key,
         )
+
+
+def routing_time_s(
+    num_sats: int, num_nodes: int, num_dst: int, n_steps: int, workers: int
+) -> float:
+    """Lower bound of a routing run's time, seconds: ``n_steps`` steps of ``num_sats``
+    satellites and shortest-path trees of ``num_nodes`` nodes to ``num_dst`` destinations, on
+    ``workers`` workers (:data:`SECONDS_PER_SAT_STEP`, :data:`SECONDS_PER_TREE_NODE`)."""
+    per_step = num_sats * SECONDS_PER_SAT_STEP + num_dst * num_nodes * SECONDS_PER_TREE_NODE
+    return n_steps * per_step / max(1, workers)

@@ -268,13 +268,13 @@ class ChunkStore:
             self.root / "chunks.json", {"chunks": {str(k): v for k, v in sorted(self.done.items())}}
         )
 
-    def read(self, k: int, name: str) -> pa.Table | None:
-        """Chunk ``k``'s table ``name`` (None if that chunk has none)."""
+    def read(self, k: int, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        """Chunk ``k``'s table ``name``, or only its ``columns`` (None if that chunk has none)."""
         if f"{name}.parquet" not in self.done[k]:
             return None
         # Not pq.read_table: it would add the hive partition key as a column.
         with pq.ParquetFile(self.root / f"chunk={k}" / f"{name}.parquet") as fh:
-            return fh.read()
+            return fh.read(columns=columns)
 
     # ------------------------------------------------------------------ the end
 

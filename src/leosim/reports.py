@@ -110,31 +110,26 @@ MAX_RTT_LINES = 12
 
 
 def plot_rtt(
-    columns: dict[str, np.ndarray], path: Path, names: list[str] | None = None, title: str = ""
+    columns: dict[str, np.ndarray] | None,
+    path: Path,
+    names: list[str] | None = None,
+    title: str = "",
+    *,
+    summary: tuple | None = None,
 ) -> None:
     """PNG of RTT over time: one line per pair for up to :data:`MAX_RTT_LINES` pairs, else
     the median over the pairs at each time with their 25–75 % and 5–95 % bands (pairs
-    without a path at that time left out; their share is given in the legend)."""
+    without a path at that time left out; their share is given in the legend).
+
+    ``summary`` ``(times, percentiles, reachable, rows, pairs)`` (of :func:`rtt_percentiles`,
+    summed over the chunks of a long run) draws the bands without ``columns``."""
     plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(11, 5), dpi=110)
-    src = np.asarray(columns["src"])
-    dst = np.asarray(columns["dst"])
-    t = np.asarray(columns["time_s"], dtype=float)
-    rtt = np.asarray(columns["rtt_ms"], dtype=float)
-    keys = src.astype(np.int64) * (1 << 32) + dst
-    uniq, first, pair = np.unique(keys, return_index=True, return_inverse=True)
-    if len(uniq) > MAX_RTT_LINES:
-        _plot_rtt_summary(ax, t, rtt, len(uniq))
+    if summary is not None:
+        _draw_rtt_summary(ax, *summary)
     else:
-        order = np.argsort(pair, kind="stable")
-        cuts = np.flatnonzero(np.diff(pair[order])) + 1
-        groups = dict(zip(pair[order][np.r_[0, cuts]].tolist(), np.split(order, cuts), strict=True))
-        for u in np.argsort(first):
-            sel = groups[int(u)]
-            s, d = int(src[sel[0]]), int(dst[sel[0]])
-            label = f"{names[s]} → {names[d]}" if names else f"{s} → {d}"
-            ax.plot(t[sel], rtt[sel], lw=1.4, label=_literal(label), drawstyle="steps-post")
+        _draw_rtt_columns(ax, columns, names)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("round-trip time (ms)")
     ax.grid(alpha=0.3)
@@ -144,8 +139,30 @@ def plot_rtt(
     _save(fig, path)
 
 
-def _plot_rtt_summary(ax, t: np.ndarray, rtt: np.ndarray, num_pairs: int) -> None:
-    """Median and 5/25/75/95 % percentiles of the finite RTTs at each time."""
+def _draw_rtt_columns(ax, columns: dict[str, np.ndarray], names: list[str] | None) -> None:
+    """A line per pair of rows ``columns``, or above :data:`MAX_RTT_LINES` pairs the bands."""
+    src = np.asarray(columns["src"])
+    dst = np.asarray(columns["dst"])
+    t = np.asarray(columns["time_s"], dtype=float)
+    rtt = np.asarray(columns["rtt_ms"], dtype=float)
+    keys = src.astype(np.int64) * (1 << 32) + dst
+    uniq, first, pair = np.unique(keys, return_index=True, return_inverse=True)
+    if len(uniq) > MAX_RTT_LINES:
+        _draw_rtt_summary(ax, *rtt_percentiles(t, rtt), len(rtt), len(uniq))
+    else:
+        order = np.argsort(pair, kind="stable")
+        cuts = np.flatnonzero(np.diff(pair[order])) + 1
+        groups = dict(zip(pair[order][np.r_[0, cuts]].tolist(), np.split(order, cuts), strict=True))
+        for u in np.argsort(first):
+            sel = groups[int(u)]
+            s, d = int(src[sel[0]]), int(dst[sel[0]])
+            label = f"{names[s]} → {names[d]}" if names else f"{s} → {d}"
+            ax.plot(t[sel], rtt[sel], lw=1.4, label=_literal(label), drawstyle="steps-post")
+
+
+def rtt_percentiles(t: np.ndarray, rtt: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """The times, the 5/25/50/75/95 % percentiles of the finite RTTs at each (``(times, 5)``,
+    NaN where none) and the number of finite RTTs."""
     order = np.argsort(t, kind="stable")
     ts, cuts = np.unique(t[order], return_index=True)
     q = np.full((len(ts), 5), np.nan)
@@ -155,11 +172,17 @@ def _plot_rtt_summary(ax, t: np.ndarray, rtt: np.ndarray, num_pairs: int) -> Non
         reachable += len(ok)
         if len(ok):
             q[i] = np.percentile(ok, [5, 25, 50, 75, 95])
+    return ts, q, reachable
+
+
+def _draw_rtt_summary(ax, ts, q, reachable: int, rows: int, num_pairs: int) -> None:
+    """Median and 5/25/75/95 % percentiles ``q`` at times ``ts``; ``reachable`` of ``rows``
+    pair-steps had a path."""
     kw = {"step": "post", "lw": 0}
     ax.fill_between(ts, q[:, 0], q[:, 4], color="C0", alpha=0.18, label="5–95 %", **kw)
     ax.fill_between(ts, q[:, 1], q[:, 3], color="C0", alpha=0.35, label="25–75 %", **kw)
     ax.plot(ts, q[:, 2], color="C0", lw=1.4, drawstyle="steps-post", label="median")
-    share = reachable / max(len(rtt), 1)
+    share = reachable / max(rows, 1)
     ax.plot([], [], " ", label=f"{num_pairs:,} pairs; {share:.1%} of pair-steps with a path")
 
 
