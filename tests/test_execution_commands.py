@@ -1,8 +1,10 @@
-"""``leosim policy evaluate``, ``coverage`` and ``capacity`` chunked on every executor (issue 11).
+"""``leosim policy evaluate``, ``policy compare``, ``coverage`` and ``capacity`` chunked on every
+executor (issue 11).
 
 - A policy chunk that starts inside a 15 s reconfiguration slot replays the slot's earlier
   steps: per-step results equal one pass over the window (and differ without the replay, so
-  the scenario really exercises it); the files are byte-identical whatever ``--chunk-s``.
+  the scenario really exercises it); the files are byte-identical whatever ``--chunk-s``,
+  and whatever blocks of countries the policy merge reads at a time.
 - Coverage parts merge exactly: gaps and covered time equal those computed by hand from the
   per-step visible counts of :func:`leosim.links.visible_counts`, whatever the split.
 - Every command's files (all bytes, and the manifest's list) are identical on the serial
@@ -50,6 +52,8 @@ plot = false
 """
 # A high user elevation makes held satellites leave view inside a slot (handovers).
 POLICY = 'name = "high"\nmin_elevation_deg = 45\n'
+# The what-if of ``policy compare``: Japan not served.
+POLICY_B = 'name = "what-if"\n[countries]\nJPN = "not_activated"\n'
 
 COVERAGE_SC = """\
 name = "chunked coverage"
@@ -113,6 +117,7 @@ plot = false
 # command -> (scenario, chunk_s, extra arguments); chunks of every command cut its window.
 COMMANDS = {
     "policy": (POLICY_SC, 7, ["policy", "evaluate"], ["-p", "{dir}/high.toml"]),
+    "compare": (POLICY_SC, 7, ["policy", "compare"], ["{dir}/high.toml", "{dir}/what-if.toml"]),
     "coverage": (COVERAGE_SC, 120, ["coverage"], []),
     "capacity": (CAPACITY_SC, 70, ["capacity"], []),
     "cities": (CITIES_SC, 70, ["capacity"], []),
@@ -125,6 +130,7 @@ def files(tmp: Path, name: str) -> Path:
     text = COMMANDS[name][0]
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "high.toml").write_text(POLICY)
+    (tmp / "what-if.toml").write_text(POLICY_B)
     (tmp / f"{name}.toml").write_text(text)
     return tmp / f"{name}.toml"
 
@@ -237,12 +243,56 @@ def test_a_policy_chunk_inside_a_slot_replays_its_start():
     assert (bare["satellite"] != whole.satellite).any()
 
 
-def test_policy_files_are_the_same_whatever_the_chunk_length(tmp_path, reference):
-    ref = reference("policy")  # 7 s chunks
+@pytest.mark.parametrize("name", ["policy", "compare"])
+def test_policy_files_are_the_same_whatever_the_chunk_length(name, tmp_path, reference):
+    ref = reference(name)  # 7 s chunks
     for chunk_s in (1, 15, 1000):
         out = tmp_path / f"o{chunk_s}"
-        ok(cli("policy", tmp_path, out, "--executor", "serial", chunk_s=chunk_s))
+        ok(cli(name, tmp_path, out, "--executor", "serial", chunk_s=chunk_s))
         assert snapshot(out) == ref, chunk_s
+
+
+def test_compare_files_are_those_of_two_evaluations(tmp_path, reference):
+    """``policy compare``'s per-country tables are the country tables ``policy evaluate``
+    writes for each policy alone, and its terminal table their columns side by side."""
+    import csv
+
+    ref = reference("compare")
+    ok(cli("policy", tmp_path, tmp_path / "a", "--executor", "serial"))
+    b = tmp_path / "b"
+    files(tmp_path, "policy")
+    sc = tmp_path / "policy.toml"
+    argv = ["policy", "evaluate", str(sc), "-p", str(tmp_path / "what-if.toml"), "-o", str(b)]
+    ok(CliRunner().invoke(app, [*argv, "-q", "--chunk-s", "7"]))
+    assert ref["countries_a.csv"] == (tmp_path / "a" / "countries.csv").read_bytes()
+    assert ref["countries_b.csv"] == (b / "countries.csv").read_bytes()
+
+    def rows(data: bytes) -> list[dict]:
+        return list(csv.DictReader(data.decode().splitlines()))
+
+    both = rows(ref["terminals.csv"])
+    for side, folder in (("a", tmp_path / "a"), ("b", b)):
+        one = rows((folder / "terminals.csv").read_bytes())
+        assert [r["terminal_id"] for r in both] == [r["terminal_id"] for r in one]
+        for k in ("served_fraction", "median_rtt_pop_ms", "pop", "gateway_countries"):
+            assert [r[f"{k}_{side}"] for r in both] == [r[k] for r in one], (side, k)
+    # The what-if is a different answer: Japan's terminals are not served under B.
+    jp = [r for r in both if r["country"] == "JPN"]
+    assert jp and all(float(r["served_fraction_b"]) == 0.0 for r in jp)
+    assert any(float(r["served_fraction_a"]) > 0.0 for r in jp)
+
+
+@pytest.mark.parametrize("name", ["policy", "compare"])
+def test_policy_merge_in_blocks_of_countries_is_byte_identical(
+    name, tmp_path, reference, monkeypatch
+):
+    """A merge budget of a dozen terminals: each country (25 terminals) is its own block."""
+    from leosim.cli import policy as policy_cli
+
+    monkeypatch.setattr(policy_cli, "MERGE_BLOCK_BYTES", 12 * 60 * policy_cli.STEP_RESULT_BYTES)
+    assert len(policy_cli.country_blocks(np.repeat(["TWN", "JPN", "PHL", "FRA"], 25), 60)) == 4
+    ok(cli(name, tmp_path, tmp_path / "out", "--executor", "serial"))
+    assert snapshot(tmp_path / "out") == reference(name)
 
 
 def test_coverage_parts_merge_to_the_gaps_counted_by_hand():
@@ -305,7 +355,7 @@ def test_coverage_parts_merge_to_the_gaps_counted_by_hand():
 # ----------------------------------------------------------------------------- executors
 
 
-@pytest.mark.parametrize("name", ["policy", "coverage", "capacity", "cities"])
+@pytest.mark.parametrize("name", ["policy", "compare", "coverage", "capacity", "cities"])
 def test_local_processes_give_identical_files(name, tmp_path, reference):
     ref = reference(name)
     ok(cli(name, tmp_path, tmp_path / "out", "--executor", "processes", "--workers", "2"))
@@ -313,7 +363,7 @@ def test_local_processes_give_identical_files(name, tmp_path, reference):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("name", ["policy", "coverage", "capacity", "cities"])
+@pytest.mark.parametrize("name", ["policy", "compare", "coverage", "capacity", "cities"])
 def test_dask_local_cluster_gives_identical_files(name, tmp_path, reference):
     pytest.importorskip("distributed")
     ref = reference(name)
@@ -383,7 +433,7 @@ def test_killed_at_random_points_then_resumed_is_byte_identical(
 # ----------------------------------------------------------------------------- missing extras
 
 
-@pytest.mark.parametrize("name", ["policy", "coverage", "capacity"])
+@pytest.mark.parametrize("name", ["policy", "compare", "coverage", "capacity"])
 @pytest.mark.parametrize(("module", "executor"), [("distributed", "dask"), ("ray", "ray")])
 def test_a_missing_extra_is_one_line(name, module, executor, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
@@ -396,7 +446,7 @@ def test_a_missing_extra_is_one_line(name, module, executor, tmp_path, monkeypat
     assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("name", ["policy", "coverage", "capacity"])
+@pytest.mark.parametrize("name", ["policy", "compare", "coverage", "capacity"])
 def test_an_address_without_an_executor_is_one_line(name, tmp_path):
     r = cli(name, tmp_path, tmp_path / "out", "--address", "tcp://127.0.0.1:1")
     assert r.exit_code == 2, r.output
@@ -421,7 +471,7 @@ def local_ray():
 
 
 def test_a_local_ray_gives_identical_files_for_every_command(local_ray, tmp_path, reference):
-    for name in ("run", "policy", "coverage", "capacity", "cities"):
+    for name in ("run", "policy", "compare", "coverage", "capacity", "cities"):
         ref = reference(name)
         out = tmp_path / name
         ok(cli(name, tmp_path, out, "--executor", "ray", "--workers", "2"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from pathlib import Path
@@ -21,23 +22,6 @@ app = typer.Typer(
     no_args_is_help=True,
     **TYPER_SETTINGS,
 )
-
-
-def _evaluate(net, sc, policy, terminals, borders, quiet: bool, label: str):
-    from ..service import evaluate
-
-    t_s = sc.time.offsets_s()
-    with step_progress(quiet) as progress:
-        task = progress.add_task(label, total=len(t_s))
-        return evaluate(
-            net,
-            policy,
-            terminals,
-            t_s,
-            borders=borders,
-            on_progress=lambda n: progress.advance(task, n),
-            latency=sc.latency.model(),
-        )
 
 
 MAX_LABEL_BYTES = 160
@@ -194,32 +178,79 @@ def evaluate_chunked(
     """Evaluate policies ``pols`` over the scenario's window in chunks and write the output
     folder ``out``; return it (:class:`~leosim.outputs.OutputDir`) and the country tables.
 
-    Each policy's window is split by :func:`leosim.execution.plan_chunks`; a chunk replays
-    the steps of its first reconfiguration slot before it (:func:`leosim.service.slot_warmup`),
-    so the files are byte-identical whatever ``chunk_s`` and executor.  Chunks are kept as
-    Parquet partitions (:class:`~leosim.chunkstore.ChunkStore`) and merged one policy at a time.
     ``texts`` are the scenario's and the policies' file contents (scenario first), copied into
     the folder and part of the resume fingerprint; ``labels`` suffix each policy's file names
-    (:func:`policy_labels`; ``[""]`` for one policy).
+    (:func:`policy_labels`; ``[""]`` for one policy).  See :func:`chunked_evaluation`.
+    """
+    from ..outputs import OutputDir
+
+    kw = dict(quiet=quiet, workers=workers, executor=executor, address=address)
+    with chunked_evaluation(
+        sc, net, pols, terms, borders, out, texts=texts, chunk_s=chunk_s, resume=resume, **kw
+    ) as tables_of:
+        with OutputDir(out) as o:
+            tables = []
+            for k, p in enumerate(pols):
+                tt, ct = tables_of(k)
+                _write_evaluation(o, sc, tt, ct, p, texts[1 + k], labels[k], borders)
+                tables.append(ct)
+                del tt
+            if len(pols) > 1:
+                _write_policies_csv(o, labels, pols, tables)
+            o.path("scenario.toml").write_bytes(texts[0])
+    return o, tables
+
+
+MERGE_BLOCK_BYTES = 256 * 2**20
+"""Per-step results the merge of a policy holds at once, bytes: terminals are merged in blocks
+of whole countries of about this size (one country alone if it is larger)."""
+STEP_RESULT_BYTES = 96
+"""Memory per terminal and step of a merged block: the ten arrays of
+:class:`~leosim.latency.StepArrays` (40 bytes) and the statistics' sorts and copies."""
+
+
+@contextlib.contextmanager
+def chunked_evaluation(
+    sc,
+    net,
+    pols: list,
+    terms,
+    borders,
+    out: Path,
+    *,
+    texts: list[bytes],
+    command: str = "policy evaluate",
+    quiet: bool = True,
+    workers: int | None = None,
+    executor: str | None = None,
+    address: str | None = None,
+    chunk_s: float | None = None,
+    resume: bool = False,
+):
+    """Compute policies ``pols`` over the scenario's window in chunks, kept for output folder
+    ``out``; the block gets ``tables_of(k)``: policy ``k``'s terminal and country tables
+    (:meth:`~leosim.service.ServiceResult.terminal_table`, ``country_table``).  Open the
+    :class:`~leosim.outputs.OutputDir` inside the block (the chunks are removed after it).
+
+    Each policy's window is split by :func:`leosim.execution.plan_chunks`; a chunk replays
+    the steps of its first reconfiguration slot before it (:func:`leosim.service.slot_warmup`),
+    so the tables are byte-identical whatever ``chunk_s`` and executor.  Chunks are kept as
+    Parquet partitions (:class:`~leosim.chunkstore.ChunkStore`, ``--resume``) and merged one
+    policy and one block of whole countries at a time (:data:`MERGE_BLOCK_BYTES`).
     """
     from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
-    from ..outputs import OutputDir, check_output_dir
-    from ..service import (
-        check_evaluation_size,
-        evaluate_chunk,
-        evaluation_result,
-        prepare_evaluation,
-        slot_warmup,
-    )
+    from ..outputs import check_output_dir
+    from ..service import evaluate_chunk, prepare_evaluation, slot_warmup
     from .runner import run_fingerprint
 
     t_s = sc.time.offsets_s()
-    check_evaluation_size(len(t_s), len(terms))
     w = workers if workers is not None else sc.workers
     ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
     latency = sc.latency.model()
-    setups = [prepare_evaluation(net, p, terms, borders=borders, latency=latency) for p in pols]
     steps = plan_chunks(t_s, chunk_s=chunk_s if chunk_s is not None else sc.execution.chunk_s)
+    local = ex.address is None and ex.name != "serial"
+    check_evaluation_memory(terms, steps, workers=w if local else 1)
+    setups = [prepare_evaluation(net, p, terms, borders=borders, latency=latency) for p in pols]
     start = net.start.timestamp()
     items = [
         (k, t_s[a:b], t_s[slot_warmup(latency, start, t_s, a) : a])
@@ -229,7 +260,7 @@ def evaluate_chunked(
     plan = [c for _ in pols for c in steps]
     who = [terms.terminal_id, terms.latitude_deg, terms.longitude_deg, terms.country, terms.weight]
     fp = run_fingerprint(
-        "policy evaluate", net, t_s, plan, *texts, latency, *(np.asarray(x).tolist() for x in who)
+        command, net, t_s, plan, *texts, latency, *(np.asarray(x).tolist() for x in who)
     )
     with chunk_store(check_output_dir(out), fp, plan, resume=resume) as store:
         with step_progress(quiet) as progress:
@@ -245,17 +276,85 @@ def evaluate_chunked(
                 tables=_step_tables,
                 on_chunk=lambda j, res: progress.advance(bars[j // len(steps)], len(res.rtt_gw_ms)),
             )
-        with OutputDir(out) as o:
-            tables = []
-            for k, (p, setup) in enumerate(zip(pols, setups, strict=True)):
-                res = evaluation_result(setup, t_s, _merged_steps(store, k, steps, len(terms)))
-                # One policy's (times x terminals) result in memory at a time.
-                tables.append(_write_evaluation(o, sc, res, p, texts[1 + k], labels[k], borders))
-                del res
-            if len(pols) > 1:
-                _write_policies_csv(o, labels, pols, tables)
-            o.path("scenario.toml").write_bytes(texts[0])
-    return o, tables
+        yield lambda k: _policy_tables(store, k, steps, setups[k], t_s, borders)
+
+
+def check_evaluation_memory(terms, steps: list[tuple[int, int]], *, workers: int) -> None:
+    """Refuse (InputError) a chunked evaluation beyond the memory limit before any step: the
+    chunks in flight (two per worker and the one merged, all terminals) and the merge's
+    largest block, one country's terminals over the whole window
+    (:data:`STEP_RESULT_BYTES` a terminal and step)."""
+    from .._limits import check_memory
+
+    n_t = steps[-1][1] if steps else 0
+    longest = max((b - a for a, b in steps), default=0)
+    in_flight = (2 * max(1, workers) + 1) * longest * len(terms)
+    country = np.unique(np.asarray(terms.country), return_counts=True)[1]
+    largest = int(country.max(initial=0))
+    block = min(len(terms), max(largest, _block_terminals(n_t)))
+    check_memory(
+        STEP_RESULT_BYTES * float(in_flight + block * n_t),
+        f"{len(terms):,} terminals ({largest:,} in one country) over {n_t:,} time steps",
+        key="terminals",
+    )
+
+
+def _block_terminals(n_t: int) -> int:
+    """Terminals a merged block holds over ``n_t`` steps."""
+    return max(1, MERGE_BLOCK_BYTES // (STEP_RESULT_BYTES * max(1, n_t)))
+
+
+def country_blocks(country: np.ndarray, n_t: int) -> list[np.ndarray]:
+    """Indices of the terminals of each merge block: whole countries, in code order, about
+    :data:`MERGE_BLOCK_BYTES` each over ``n_t`` steps; each block's indices increasing."""
+    codes, inv = np.unique(np.asarray(country), return_inverse=True)
+    inv = inv.reshape(-1)
+    per = np.bincount(inv, minlength=len(codes))
+    cap = _block_terminals(n_t)
+    blocks: list[list[int]] = [[]]
+    size = 0
+    for c in range(len(codes)):
+        if blocks[-1] and size + per[c] > cap:
+            blocks.append([])
+            size = 0
+        blocks[-1].append(c)
+        size += int(per[c])
+    return [np.flatnonzero(np.isin(inv, b)) for b in blocks]
+
+
+def _policy_tables(store, k: int, steps: list[tuple[int, int]], setup, t_s, borders):
+    """Policy ``k``'s terminal and country tables from its chunks, one block of whole
+    countries at a time (:func:`country_blocks`): every statistic of a terminal is over its
+    own steps, every one of a country over its own terminals (in their order), so the tables
+    equal those of all terminals at once."""
+    import dataclasses
+
+    from ..service import evaluation_result
+
+    terms = setup.terminals
+    blocks = country_blocks(terms.country, len(t_s)) if len(terms) else [np.arange(0)]
+    tts, cts, codes = [], [], []
+    for idx in blocks:
+        sub = dataclasses.replace(
+            setup,
+            terminals=terms.select(idx),
+            allowed=setup.allowed[idx],
+            reason=setup.reason[idx],
+            pop_of=setup.pop_of[idx],
+            pop_how=setup.pop_how[idx],
+        )
+        res = evaluation_result(sub, t_s, _merged_steps(store, k, steps, len(terms), idx))
+        tts.append(res.terminal_table())
+        cts.append(res.country_table(borders))
+        codes.append(np.unique(np.asarray(terms.country)[idx]))
+        del res
+    if len(blocks) == 1:
+        return tts[0], cts[0]
+    back = np.argsort(np.concatenate(blocks))
+    by_code = np.argsort(np.concatenate(codes), kind="stable")
+    tt = {c: np.concatenate([t[c] for t in tts])[back] for c in tts[0]}
+    ct = {c: np.concatenate([t[c] for t in cts])[by_code] for c in cts[0]}
+    return tt, ct
 
 
 def _step_tables(out) -> dict:
@@ -273,31 +372,33 @@ def _step_tables(out) -> dict:
     return {"steps": pa.table(cols), "visible": pa.table({"visible": out.visible})}
 
 
-def _merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int):
-    """Policy ``k``'s per-step results over the window, from its chunks in the store."""
+def _merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int, who: np.ndarray):
+    """Policy ``k``'s per-step results over the window for terminals ``who`` (indices), from
+    its chunks in the store (one chunk read at a time)."""
     from ..latency import StepArrays
 
     n_t = steps[-1][1] if steps else 0
-    out = StepArrays.empty(n_t, n_term)
+    out = StepArrays.empty(n_t, len(who))
     for j, (a, b) in enumerate(steps):
         idx = k * len(steps) + j
         tab = store.read(idx, "steps")
         for name in tab.column_names:
-            getattr(out, name)[a:b] = tab.column(name).to_numpy().reshape(b - a, n_term)
-        out.visible += store.read(idx, "visible").column("visible").to_numpy()
+            rows = tab.column(name).to_numpy().reshape(b - a, n_term)
+            getattr(out, name)[a:b] = rows[:, who]
+        out.visible += store.read(idx, "visible").column("visible").to_numpy()[who]
+        del tab
     return out
 
 
-def _write_evaluation(o, sc, res, pol, policy_text: bytes, label: str, borders):
-    """One policy's terminals.csv, countries.csv, map and policy copy (suffixed by ``label``)."""
+def _write_evaluation(o, sc, tt, ct, pol, policy_text: bytes, label: str, borders) -> None:
+    """One policy's terminals.csv, countries.csv (tables ``tt``, ``ct``), map and policy copy
+    (suffixed by ``label``)."""
     from ..outputs import write_table
     from ..reports import plot_policy_maps
 
     def name(stem: str, ext: str) -> str:
         return f"{stem}_{label}{ext}" if label else f"{stem}{ext}"
 
-    tt = res.terminal_table()
-    ct = res.country_table(borders)
     write_table(o, name("terminals", ".csv"), tt, parquet=sc.output.parquet)
     write_table(o, name("countries", ".csv"), ct)
     if sc.output.plot:
@@ -308,7 +409,6 @@ def _write_evaluation(o, sc, res, pol, policy_text: bytes, label: str, borders):
             borders=borders,
         )
     o.path(name("policy", ".toml")).write_bytes(policy_text)
-    return ct
 
 
 def _write_policies_csv(o, labels: list[str], pols, tables: list[dict]) -> None:
@@ -397,69 +497,69 @@ def compare(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or tables.")
     ] = False,
+    workers: xo.Workers = None,
+    executor: xo.Executor = None,
+    address: xo.Address = None,
+    chunk_s: xo.ChunkS = None,
+    resume: xo.Resume = False,
 ) -> None:
-    """What changes from policy A to B, per country, with a difference map."""
+    """What changes from policy A to B, per country, with a difference map.
+
+    Both policies are computed in chunks on the executor of [execution] or --executor (the
+    same files on every executor); --resume continues an interrupted comparison."""
     from ..borders import Borders
     from ..ground_segment import scenario_terminals
-    from ..outputs import OutputDir, check_output_dir, write_table
+    from ..outputs import OutputDir, write_table
     from ..policy import load_policy
     from ..reports import plot_service_map
-    from ..scenario import load_scenario
     from ..service import compare as compare_results
     from ..simulate import build_network
 
     try:
-        sc = load_scenario(scenario)
-        check_output_dir(out)
+        sc, opts = xo.load_checked(scenario, out, workers, executor, address, chunk_s, resume)
         borders = Borders.default()
         pa_, pb_ = load_policy(policy_a, borders=borders), load_policy(policy_b, borders=borders)
         terms = scenario_terminals(sc, borders, terminals)
         net = build_network(sc)
-        ra = _evaluate(net, sc, pa_, terms, borders, quiet, f"A: {pa_.name}")
-        rb = _evaluate(net, sc, pb_, terms, borders, quiet, f"B: {pb_.name}")
-        diff = compare_results(ra, rb, borders)
-        ta, tb = ra.terminal_table(), rb.terminal_table()
-        per_term = {
-            "terminal_id": ta["terminal_id"],
-            "latitude_deg": ta["latitude_deg"],
-            "longitude_deg": ta["longitude_deg"],
-            "country": ta["country"],
-            "served_fraction_a": ta["served_fraction"],
-            "served_fraction_b": tb["served_fraction"],
-            "served_fraction_change": tb["served_fraction"] - ta["served_fraction"],
-            "median_rtt_pop_ms_a": ta["median_rtt_pop_ms"],
-            "median_rtt_pop_ms_b": tb["median_rtt_pop_ms"],
-            "pop_a": ta["pop"],
-            "pop_b": tb["pop"],
-            "gateway_a": ta["gateway"],
-            "gateway_b": tb["gateway"],
-            "median_rtt_gateway_ms_a": ta["median_rtt_gateway_ms"],
-            "median_rtt_gateway_ms_b": tb["median_rtt_gateway_ms"],
-            "gateway_countries_a": ta["gateway_countries"],
-            "gateway_countries_b": tb["gateway_countries"],
-        }
-        with OutputDir(out) as o:
-            write_table(o, "compare.csv", diff)
-            write_table(o, "terminals.csv", per_term, parquet=sc.output.parquet)
-            write_table(o, "countries_a.csv", ra.country_table(borders))
-            write_table(o, "countries_b.csv", rb.country_table(borders))
-            if sc.output.plot:
-                plot_service_map(
-                    per_term,
-                    o.path("diff_map.png"),
-                    borders=borders,
-                    value="served_fraction_change",
-                    diverging=True,
-                    title=f"served fraction, B ({pb_.name}) minus A ({pa_.name})",
-                    gateways=pb_.gateways,
-                    zones=pb_.zones,
-                )
-            for name, p in (
-                ("policy_a.toml", policy_a),
-                ("policy_b.toml", policy_b),
-                ("scenario.toml", scenario),
-            ):
-                o.path(name).write_bytes(Path(p).read_bytes())
+        texts = [Path(p).read_bytes() for p in (scenario, policy_a, policy_b)]
+        with chunked_evaluation(
+            sc,
+            net,
+            [pa_, pb_],
+            terms,
+            borders,
+            out,
+            texts=texts,
+            command="policy compare",
+            quiet=quiet,
+            workers=workers,
+            **opts,
+        ) as tables_of:
+            (ta, ca), (tb, cb) = tables_of(0), tables_of(1)
+            diff = compare_results(_Tables(ca), _Tables(cb), borders)
+            per_term = _compare_terminals(ta, tb)
+            with OutputDir(out) as o:
+                write_table(o, "compare.csv", diff)
+                write_table(o, "terminals.csv", per_term, parquet=sc.output.parquet)
+                write_table(o, "countries_a.csv", ca)
+                write_table(o, "countries_b.csv", cb)
+                if sc.output.plot:
+                    plot_service_map(
+                        per_term,
+                        o.path("diff_map.png"),
+                        borders=borders,
+                        value="served_fraction_change",
+                        diverging=True,
+                        title=f"served fraction, B ({pb_.name}) minus A ({pa_.name})",
+                        gateways=pb_.gateways,
+                        zones=pb_.zones,
+                    )
+                for name, text in zip(
+                    ("policy_a.toml", "policy_b.toml", "scenario.toml"),
+                    (*texts[1:], texts[0]),
+                    strict=True,
+                ):
+                    o.path(name).write_bytes(text)
     except LeosimError as exc:
         _fail(exc)
     if quiet:
@@ -496,3 +596,30 @@ def compare(
     if len(changed) == 0:
         out_console.print("no country changes between A and B")
     out_console.print(outputs_line(out, o.files), soft_wrap=True)
+
+
+class _Tables:
+    """A policy's merged country table where :func:`leosim.service.compare` asks a result."""
+
+    def __init__(self, countries: dict[str, np.ndarray]) -> None:
+        self._countries = countries
+
+    def country_table(self, borders=None) -> dict[str, np.ndarray]:
+        return self._countries
+
+
+def _compare_terminals(ta: dict, tb: dict) -> dict[str, np.ndarray]:
+    """Columns of ``compare``'s terminals.csv from the two terminal tables."""
+    out = {k: ta[k] for k in ("terminal_id", "latitude_deg", "longitude_deg", "country")}
+    out["served_fraction_a"] = ta["served_fraction"]
+    out["served_fraction_b"] = tb["served_fraction"]
+    out["served_fraction_change"] = tb["served_fraction"] - ta["served_fraction"]
+    for k in (
+        "median_rtt_pop_ms",
+        "pop",
+        "gateway",
+        "median_rtt_gateway_ms",
+        "gateway_countries",
+    ):
+        out[f"{k}_a"], out[f"{k}_b"] = ta[k], tb[k]
+    return out
