@@ -49,11 +49,25 @@ def _lengths(rng, k, kind):
 
 def _edges(rng, n, isl, gsl, kind, keep):
     w_isl = _lengths(rng, len(isl), kind)
+    idx = np.flatnonzero(keep)
     isl, w_isl = isl[keep], w_isl[keep]
     w_gsl = _lengths(rng, len(gsl), kind)
     rows = np.r_[isl[:, 0], isl[:, 1], gsl[:, 0]]
     cols = np.r_[isl[:, 1], isl[:, 0], gsl[:, 1]]
-    return rows, cols, np.r_[w_isl, w_isl, w_gsl]
+    # Keys as routing gives them: each candidate laser direction named the same at every step.
+    keys = np.r_[2 * idx, 2 * idx + 1, np.full(len(gsl), -1)]
+    return rows, cols, np.r_[w_isl, w_isl, w_gsl], keys
+
+
+def _keys_for(rng, how, keys):
+    if how == "none":
+        return None
+    if how == "stable":
+        return keys
+    # Keys that name other edges at every step (a caller's bug) may only cost time.
+    return (
+        rng.permutation(keys) if how == "shuffled" else rng.integers(-1, 3 * len(keys), len(keys))
+    )
 
 
 def _check(num_nodes, rows, cols, w, sources, dist, pred):
@@ -76,23 +90,23 @@ def _check(num_nodes, rows, cols, w, sources, dist, pred):
                 assert x >= 0 and hops <= num_nodes
 
 
+@pytest.mark.parametrize("keys", ["stable", "none", "shuffled", "random"])
 @pytest.mark.parametrize("kind", ["continuous", "integer", "zeros"])
 @pytest.mark.parametrize("seed", range(8))
-def test_random_step_sequences_match_scipy_exactly(seed, kind):
-    rng = np.random.default_rng([seed, len(kind)])
+def test_random_step_sequences_match_scipy_exactly(seed, kind, keys):
+    rng = np.random.default_rng([seed, len(kind), len(keys)])
     n, g, isl, gsl = _random_world(rng)
     num_nodes = n + g
-    sources = np.r_[n + np.arange(g), rng.choice(n, size=2, replace=False)]
+    # More sources than four lanes, so that trees share relaxation passes and one is alone.
+    extra = rng.choice(n, size=min(n, 3), replace=False)
+    sources = np.r_[n + np.arange(g), extra]
     prev = None
-    hints = (
-        np.full((len(sources), num_nodes), -1, dtype=np.int32),
-        np.full((len(sources), num_nodes), -1, dtype=np.int16),
-    )
+    hints = sssp.tree_hints((len(sources), num_nodes))
     outcomes = []
     for _step in range(6):
         keep = rng.random(len(isl)) > 0.15  # lasers come and go
-        rows, cols, w = _edges(rng, n, isl, gsl, kind, keep)
-        graph = sssp.csr_graph(num_nodes, rows, cols, w)
+        rows, cols, w, names = _edges(rng, n, isl, gsl, kind, keep)
+        graph = sssp.csr_graph(num_nodes, rows, cols, w, _keys_for(rng, keys, names))
         # No fix-up limit, so the warm path runs to the end however much changed.
         dist, pred, st = sssp.shortest_path_trees(
             graph, sources, old_pred=prev, hints=hints, max_fixup=num_nodes
@@ -138,6 +152,14 @@ def test_garbage_and_cyclic_old_trees_only_cost_time():
     garbage[:, 5], garbage[:, 6] = 6, 5  # a two-cycle
     dist, pred, _ = sssp.shortest_path_trees(graph, sources, old_pred=garbage)
     _check(n, rows, cols, w, sources, dist, pred)
+    # Garbage positions too, some of them passing the check that they hold the source's tree.
+    hints = tuple(rng.integers(-3, n + 3, size=(3, n)).astype(np.int32) for _ in range(4))
+    hints[0][:2, 0], hints[1][:2, 0], hints[3][:2, :] = sources[:2, None][:, 0], -2, 0
+    for _ in range(3):
+        keys = rng.integers(-1, len(w), len(w))
+        graph = sssp.csr_graph(n, rows, cols, w, keys)
+        dist, pred, _ = sssp.shortest_path_trees(graph, sources, old_pred=garbage, hints=hints)
+        _check(n, rows, cols, w, sources, dist, pred)
 
 
 def test_tiny_edges_floor_the_bucket_width_and_stay_exact():

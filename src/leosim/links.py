@@ -205,6 +205,8 @@ class LaserGraph:
     length_m: np.ndarray
     dropped: int
     """How many lasers were longer than their limit (or had a satellite without position)."""
+    index: np.ndarray | None = None
+    """Where each pair sits among the candidate pairs (``None``: not known)."""
 
     @property
     def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,10 +223,10 @@ def usable_isls(sat_pos_m: np.ndarray, isl_pairs: np.ndarray, max_length_m=np.in
     """
     isl_pairs = np.asarray(isl_pairs, dtype=np.int64).reshape(-1, 2)
     if len(isl_pairs) == 0:
-        return LaserGraph(isl_pairs, np.empty(0), 0)
+        return LaserGraph(isl_pairs, np.empty(0), 0, np.empty(0, dtype=np.int64))
     lengths = isl_lengths_m(sat_pos_m, isl_pairs)
     ok = lengths <= max_length_m
-    return LaserGraph(isl_pairs[ok], lengths[ok], int((~ok).sum()))
+    return LaserGraph(isl_pairs[ok], lengths[ok], int((~ok).sum()), np.flatnonzero(ok))
 
 
 @dataclass

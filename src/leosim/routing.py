@@ -252,13 +252,14 @@ class Router:
                 next_hop = np.empty((g, n + g), dtype=np.int32)
             ids, inv = self._numbering(n, g)
             warm = self._may_warm_start(t_s)
+            keys = _edge_keys(lasers, len(w))
             if ids is None:  # the given numbering is local enough: no renumbering
-                graph = _sssp.csr_graph(n + g, rows, cols, w)
+                graph = _sssp.csr_graph(n + g, rows, cols, w, keys)
                 old = self._pred[0] if warm else None
                 kw = dict(dist_out=dist, pred_out=next_hop)
                 self._pred[0] = next_hop  # read-only next time: changes there only cost time
             else:
-                graph = _sssp.csr_graph(n + g, inv[rows], inv[cols], w)
+                graph = _sssp.csr_graph(n + g, inv[rows], inv[cols], w, keys)
                 self._pred.reverse()
                 old = self._pred[1] if warm else None
                 kw = dict(pred_out=self._pred[0], relabel=(ids, dist, next_hop))
@@ -290,7 +291,7 @@ class Router:
                 self._inv = np.argsort(self._ids).astype(np.int64)
             shape = (g, n + g)
             self._pred = [np.empty(shape, dtype=np.int32) for _ in range(2)]
-            self._hints = (np.full(shape, -1, dtype=np.int32), np.full(shape, -1, dtype=np.int16))
+            self._hints = _sssp.tree_hints(shape)
             self._prev_t, self._have_prev = None, False
         return self._ids, self._inv
 
@@ -333,6 +334,17 @@ def _check_isl_pairs(isl_pairs: np.ndarray) -> np.ndarray:
         a, b = divmod(k, int(hi.max()) + 1)
         raise InputError(f"ISL pair [{a}, {b}] is listed more than once")
     return p
+
+
+def _edge_keys(lasers, num_edges: int) -> np.ndarray:
+    """Keys of the edges of :func:`_reversed_graph_edges` that name the same edge at every
+    step (:func:`leosim.sssp.csr_graph`): ``2 i`` and ``2 i + 1`` for the two directions of
+    candidate laser ``i``; -1 for the ground links."""
+    i = lasers.index
+    keys = np.full(num_edges, -1, dtype=np.int64)
+    if i is not None and len(i) and 2 * int(i.max()) + 1 < 2**31:
+        keys[: 2 * len(i)] = np.r_[2 * i, 2 * i + 1]
+    return keys
 
 
 def _reversed_graph_edges(lasers, gsl: GroundLinks, n: int, mode: str):

@@ -13,11 +13,15 @@ cold
     and ``delta`` is floored so that at most :data:`MAX_BUCKETS` buckets are in use (should
     that make the bucket entries overflow, the tree is redone with a binary heap).
 warm
-    From the previous step's trees: the lengths along each old tree are re-evaluated with the
-    new edge lengths (an old tree edge that no longer exists cuts its subtree off), one pass
-    over every node's in-edges finds the labels a better edge improves, and a binary-heap
-    Dijkstra from those fixes up the labels that change.  When the fix-up grows past
-    ``max_fixup`` pops the tree is redone cold.
+    From the previous step's trees, kept as positions (every node after its parent, sorted
+    by label, with each tree edge's key or place among the node's in-edges): the lengths
+    along each old tree are re-evaluated with the new edge lengths in one sequential pass (an
+    old tree edge that no longer exists cuts its subtree off); one pass over every node's
+    in-edges, four trees at a time sharing each edge's loads, finds the labels a better edge
+    improves; and a binary-heap Dijkstra from those fixes up the labels that change.  When
+    the fix-up grows past ``max_fixup`` pops the tree is redone cold.  The positions are
+    patched where parents changed, and sorted again (an insertion sort, as they are nearly
+    sorted) only where a new parent comes after its child.
 
 Both are exact.  A label is always the length of a real path summed from the source in path
 order, as scipy sums it, labels only decrease, and at the end no edge improves any label;
@@ -47,6 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+LANES = 4
+"""Trees relaxed together in a warm start, sharing each edge's loads (written out for 4)."""
 
 MAX_BUCKETS = 4096
 """Most buckets a cold tree uses: ``delta`` is at least the longest edge / this."""
@@ -125,17 +132,29 @@ class CSRGraph:
     in_ptr: np.ndarray
     in_src: np.ndarray
     in_w: np.ndarray
+    in_key: np.ndarray
+    """Each in-edge's key (-1: none), see :func:`csr_graph`."""
+    num_keys: int
 
     @property
     def num_edges(self) -> int:
         return len(self.out_w)
 
 
-def csr_graph(num_nodes: int, rows: np.ndarray, cols: np.ndarray, w: np.ndarray) -> CSRGraph:
+def csr_graph(
+    num_nodes: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    w: np.ndarray,
+    keys: np.ndarray | None = None,
+) -> CSRGraph:
     """The graph of edges ``rows[i] -> cols[i]`` of length ``w[i]`` (finite, >= 0).
 
     Parallel edges are kept (the shortest one counts), unlike a scipy sparse matrix, which
-    would add them up.
+    would add them up.  ``keys[i] >= 0`` optionally names edge ``i`` the same way in the
+    graphs of successive steps (-1: no name), e.g. a laser's index among the candidate
+    lasers: warm starts then find the length of an old tree edge directly.  A key that names
+    another edge next time only costs time.
     """
     rows = np.ascontiguousarray(rows, dtype=np.int32)
     cols = np.ascontiguousarray(cols, dtype=np.int32)
@@ -146,16 +165,22 @@ def csr_graph(num_nodes: int, rows: np.ndarray, cols: np.ndarray, w: np.ndarray)
         raise ValueError("edge lengths must be finite and >= 0")
     if len(w) and (min(rows.min(), cols.min()) < 0 or max(rows.max(), cols.max()) >= num_nodes):
         raise ValueError(f"edge endpoints must be node ids in 0..{num_nodes - 1}")
-    out_ptr, out_dst, out_w = _csr(num_nodes, rows, cols, w)
-    in_ptr, in_src, in_w = _csr(num_nodes, cols, rows, w)
-    return CSRGraph(num_nodes, out_ptr, out_dst, out_w, in_ptr, in_src, in_w)
+    if keys is None:
+        keys = np.full(len(w), -1, dtype=np.int32)
+    keys = np.ascontiguousarray(keys, dtype=np.int32)
+    if len(keys) != len(w):
+        raise ValueError("keys must name every edge (-1: no name)")
+    out_ptr, out_dst, out_w, _ = _csr(num_nodes, rows, cols, w, keys)
+    in_ptr, in_src, in_w, in_key = _csr(num_nodes, cols, rows, w, keys)
+    num_keys = int(keys.max()) + 1 if len(keys) else 0
+    return CSRGraph(num_nodes, out_ptr, out_dst, out_w, in_ptr, in_src, in_w, in_key, num_keys)
 
 
-def _csr_numpy(num_nodes, key, other, w):
+def _csr_numpy(num_nodes, key, other, w, names):
     order = np.argsort(key, kind="stable")
     ptr = np.zeros(num_nodes + 1, dtype=np.int64)
     np.cumsum(np.bincount(key, minlength=num_nodes), out=ptr[1:])
-    return ptr, other[order], w[order]
+    return ptr, other[order], w[order], names[order]
 
 
 def bucket_width_m(w: np.ndarray) -> tuple[float, int]:
@@ -202,9 +227,10 @@ def shortest_path_trees(
     ``pred_ext``; ``dist_out`` may then be omitted (the distances are not kept twice).  The
     kernels run fastest when neighbouring nodes have nearby ids (see :func:`locality_order`).
 
-    ``hints = (order, slot)``, int32 and int16 arrays of the layout of ``pred_out`` kept from
-    one call to the next, make warm starts faster: the order the nodes were last done in and
-    where each predecessor sits among the node's in-edges (any content is safe).
+    ``hints``, :func:`tree_hints` of the layout of ``pred_out`` kept from one call to the
+    next, make warm starts faster: each tree as positions (any content is safe: without them
+    the positions are rebuilt from ``old_pred``).  Give the graph edge keys
+    (:func:`csr_graph`) that name the same edges from one call to the next.
 
     ``uplinks = (num_sats, station, gs, sat, range_m)``: source ``i`` is station
     ``station[i]`` (node ``num_sats + station[i]``) and each tree's row (the external one with
@@ -250,23 +276,24 @@ def shortest_path_trees(
     if not keep_dist:
         dist_out = np.empty((1, n))
     if hints is None:
-        order = np.full(pred_out.shape, -1, dtype=np.int32)
-        slot = np.full(pred_out.shape, -1, dtype=np.int16)
-    else:
-        order, slot = hints
-        if order.shape != pred_out.shape or slot.shape != pred_out.shape:
-            raise ValueError("hints must have the shape of pred_out")
-        if order.dtype != np.int32 or slot.dtype != np.int16:
-            raise ValueError("hints must be (int32 order, int16 slot)")
+        hints = tree_hints(pred_out.shape)
+    elif len(hints) != 4 or any(h.shape != pred_out.shape for h in hints):
+        raise ValueError("hints must be tree_hints() of the shape of pred_out")
+    elif any(h.dtype != np.int32 for h in hints):
+        raise ValueError("hints must be tree_hints(): four int32 arrays")
     delta, nb = bucket_width_m(graph.out_w)
     limit = max(1, n // 8) if max_fixup is None else int(max_fixup)
     stats = np.zeros((k, 2), dtype=np.int64)
     threads = numba.get_num_threads()
-    chunks = min(k, 4 * threads) if threads > 1 else min(k, 1)
+    blocks = -(-k // LANES)
+    chunks = min(blocks, 4 * threads) if threads > 1 else min(blocks, 1)
     g = graph
+    num_keys = g.num_keys if float(n) * n < 2.0**53 else 0  # (p * n + v) exact in a float64
+    g_in = (g.in_ptr, g.in_src, g.in_w, g.in_key)
     _trees(
         (g.out_ptr, g.out_dst, g.out_w),
-        (g.in_ptr, g.in_src, g.in_w),
+        g_in,
+        _key_table(*g_in, num_keys),
         sources,
         rows,
         dist_out,
@@ -274,8 +301,7 @@ def shortest_path_trees(
         pred_out,
         old_pred,
         warm,
-        order,
-        slot,
+        hints,
         ids,
         dist_ext,
         pred_ext,
@@ -287,6 +313,18 @@ def shortest_path_trees(
         _uplink_args(uplinks, k, n),
     )
     return (dist_out if keep_dist else None), pred_out, stats
+
+
+def tree_hints(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Empty warm-start hints for :func:`shortest_path_trees` with ``pred_out`` of ``shape``:
+    each row's tree as positions, every node after its parent (node, parent, where the parent
+    sits among the node's in-edges, and each node's position)."""
+    return (
+        np.full(shape, -1, dtype=np.int32),
+        np.full(shape, -1, dtype=np.int32),
+        np.full(shape, -1, dtype=np.int32),
+        np.full(shape, -1, dtype=np.int32),
+    )
 
 
 def _uplink_args(uplinks, k: int, n: int):
@@ -338,8 +376,8 @@ def locality_order(num_nodes: int, pairs: np.ndarray) -> np.ndarray:
 if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
-    def _csr(num_nodes, key, other, w):  # pragma: no cover - compiled
-        """Counting sort of edges by ``key``: (ptr, other, w), stable."""
+    def _csr(num_nodes, key, other, w, names):  # pragma: no cover - compiled
+        """Counting sort of edges by ``key``: (ptr, other, w, names), stable."""
         ptr = np.zeros(num_nodes + 1, dtype=np.int64)
         for i in range(len(key)):
             ptr[key[i] + 1] += 1
@@ -348,12 +386,14 @@ if HAVE_NUMBA:
         fill = ptr[:-1].copy()
         o = np.empty(len(key), dtype=np.int32)
         ww = np.empty(len(key), dtype=np.float64)
+        nn = np.empty(len(key), dtype=np.int32)
         for i in range(len(key)):
             j = fill[key[i]]
             o[j] = other[i]
             ww[j] = w[i]
+            nn[j] = names[i]
             fill[key[i]] = j + 1
-        return ptr, o, ww
+        return ptr, o, ww, nn
 
     @njit(cache=True, nogil=True, inline="always")
     def _heap_push(hk, hv, size, key, v):  # pragma: no cover - compiled
@@ -393,18 +433,15 @@ if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _cold(
-        ptr, dst, w, src, inv_delta, nb, dist, pred, head, ent_v, ent_d, ent_next, order
+        ptr, dst, w, src, inv_delta, nb, dist, pred, head, ent_v, ent_d, ent_next
     ):  # pragma: no cover
         """Bucket Dijkstra from ``src`` into the rows ``dist``/``pred``; False when the entry
         pool ran out (only possible with buckets wider than the shortest edge).
 
         Buckets are singly linked lists of entries ``(node, label)``; an entry is stale once
         the node's label has dropped below the entry's (lazy deletion), so a node is
-        processed once per label it is pushed with.  The order nodes are processed in goes
-        to ``order`` (-1 filled: a hint for the next warm start)."""
+        processed once per label it is pushed with."""
         dist[:] = np.inf
-        order[:] = -1
-        n_done = 0
         pred[:] = -1
         head[:] = -1
         mask = nb - 1
@@ -426,9 +463,6 @@ if HAVE_NUMBA:
                     e = e_next
                     if dv != dist[v]:
                         continue
-                    if n_done < len(order):
-                        order[n_done] = v
-                        n_done += 1
                     for k in range(ptr[v], ptr[v + 1]):
                         u = dst[k]
                         nd = dv + w[k]
@@ -467,118 +501,250 @@ if HAVE_NUMBA:
                     size = _heap_push(hk, hv, size, nd, u)
 
     @njit(cache=True, nogil=True)
-    def _reevaluate(
-        g_in, src, old, dist, pred, mark, stack, order, order_new, slot
-    ):  # pragma: no cover
-        """Lengths along the old tree ``old`` with the new edge lengths.
+    def _key_table(in_ptr, in_src, in_w, in_key, num_keys):  # pragma: no cover - compiled
+        """``ktab[key] = (length, p * n + v)`` of the edge ``p -> v`` named ``key`` (the last
+        one when a key names several; (inf, -1) when none)."""
+        n = len(in_ptr) - 1
+        ktab = np.empty((num_keys, 2))
+        ktab[:, 0] = np.inf
+        ktab[:, 1] = -1.0
+        for v in range(n):
+            for k in range(in_ptr[v], in_ptr[v + 1]):
+                e = in_key[k]
+                if e >= 0:
+                    ktab[e, 0] = in_w[k]
+                    ktab[e, 1] = in_src[k] * np.float64(n) + v
+        return ktab
 
-        A node whose old predecessor edge is gone (or whose old tree is broken or cyclic)
-        gets inf; every finite label is the length of a path of the new graph.  Nodes are
-        taken in ``order`` (the previous evaluation order, so that a node's predecessor is
-        usually done already; -1 entries skipped, then every node not yet done), and the
-        order they are done in goes to ``order_new``.  ``slot[y]`` remembers where the
-        predecessor of ``y`` sits among its in-edges."""
-        in_ptr, in_src, in_w = g_in
-        n = len(dist)
-        mark[:] = 0
-        dist[src] = 0.0
-        pred[src] = -1
-        mark[src] = 2
-        order_new[0] = src
-        j = 1
-        for i in range(2 * n):
-            if i == n and j == n:
-                break  # the old order covered every node: no second sweep
-            v = order[i] if i < n else i - n
-            if v < 0 or v >= n or mark[v] == 2:
-                continue
-            p = old[v]
-            if p >= 0 and p < n and mark[p] == 2:
-                # The usual case: the predecessor is done (the order is the last one).
-                d = np.inf
-                q = -1
-                if dist[p] < np.inf:
-                    lo = in_ptr[v]
-                    k = lo + slot[v]
-                    if not (k >= lo and k < in_ptr[v + 1] and in_src[k] == p):
-                        k = -1
-                        for kk in range(lo, in_ptr[v + 1]):
-                            if in_src[kk] == p:
-                                k = kk
-                                break
-                        slot[v] = k - lo if k >= 0 and k - lo < 32767 else -1
-                    if k >= 0:
-                        d = dist[p] + in_w[k]
-                        q = p
-                dist[v] = d
-                pred[v] = q
-                mark[v] = 2
-                order_new[j] = v
-                j += 1
-                continue
-            top = 0
-            x = v
-            while mark[x] == 0:
-                mark[x] = 1
-                stack[top] = x
-                top += 1
-                p = old[x]
-                if p < 0 or p >= n:
-                    break
-                x = p
-            while top > 0:
-                top -= 1
-                y = stack[top]
-                p = old[y]
-                d = np.inf
-                q = -1
-                if p >= 0 and p < n and mark[p] == 2 and dist[p] < np.inf:
-                    lo = in_ptr[y]
-                    k = lo + slot[y]
-                    if not (k >= lo and k < in_ptr[y + 1] and in_src[k] == p):
-                        k = -1
-                        for kk in range(lo, in_ptr[y + 1]):
-                            if in_src[kk] == p:
-                                k = kk
-                                break
-                        slot[y] = k - lo if k >= 0 and k - lo < 32767 else -1
-                    if k >= 0:
-                        d = dist[p] + in_w[k]
-                        q = p
-                dist[y] = d
-                pred[y] = q
-                mark[y] = 2
-                order_new[j] = y
-                j += 1
+    @njit(cache=True, nogil=True, inline="always")
+    def _edge_code(g_in, ktab, v, p):  # pragma: no cover - compiled
+        """How a tree remembers its edge ``p -> v``: the edge's key (``>= 0``), else ``-2 -``
+        its place among the in-edges of ``v``; -1 when there is no such edge."""
+        in_ptr, in_src, _in_w, in_key = g_in
+        n = len(in_ptr) - 1
+        lo = in_ptr[v]
+        for k in range(lo, in_ptr[v + 1]):
+            if in_src[k] == p:
+                e = in_key[k]
+                if e >= 0 and e < len(ktab) and ktab[e, 1] == p * np.float64(n) + v:
+                    return e
+                return -2 - (k - lo)
+        return -1
 
     @njit(cache=True, nogil=True)
-    def _warm(g_out, g_in, src, old, dist, pred, work, hints, limit):  # pragma: no cover
-        """Warm start; returns the fix-up pops, or -1 when it grew past ``limit``."""
-        out_ptr, out_dst, out_w = g_out
-        in_ptr, in_src, in_w = g_in
-        mark, stack, hk, hv, order_new = work
-        order, slot = hints
+    def _edge_length(g_in, ktab, v, p):  # pragma: no cover - compiled
+        """``(length, code)`` of the edge ``p -> v`` (see :func:`_edge_code`), inf if none."""
+        in_ptr, _in_src, in_w, _in_key = g_in
+        code = _edge_code(g_in, ktab, v, p)
+        if code >= 0:
+            return ktab[code, 0], code
+        if code <= -2:
+            return in_w[in_ptr[v] - 2 - code], code
+        return np.inf, code
+
+    @njit(cache=True, nogil=True)
+    def _index_dfs(g_in, ktab, src, old, hints, cnt, kids, stack):  # pragma: no cover
+        """Positions of the old tree ``old`` (any content) in depth-first order from ``src``:
+        every node after its parent, each node once, nodes the tree does not reach left out."""
+        order, par, code, where = hints
+        n = len(old)
+        cnt[:] = 0
+        for v in range(n):
+            p = old[v]
+            if p >= 0 and p < n and v != src:
+                cnt[p + 1] += 1
+        for v in range(n):
+            cnt[v + 1] += cnt[v]
+        fill = where  # scratch until the positions are written below
+        for v in range(n):
+            fill[v] = cnt[v]
+        for v in range(n):
+            p = old[v]
+            if p >= 0 and p < n and v != src:
+                kids[fill[p]] = v
+                fill[p] += 1
+        where[:] = -1
+        stack[0] = src
+        top = 1
+        j = 0
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            where[v] = j
+            order[j] = v
+            if v == src:
+                par[j] = -2
+                code[j] = -1
+            else:
+                par[j] = old[v]
+                code[j] = _edge_code(g_in, ktab, v, old[v])
+            j += 1
+            for k in range(cnt[v], cnt[v + 1]):
+                stack[top] = kids[k]
+                top += 1
+        if j < n:
+            order[j] = -1
+
+    @njit(cache=True, nogil=True)
+    def _index_sorted(g_in, ktab, src, dist, pred, hints, tmp):  # pragma: no cover
+        """Positions of the tree ``pred`` sorted by ``dist`` (reached nodes only), from the
+        present positions, whose parents must be up to date: they are usually nearly sorted
+        (an insertion sort; a full sort when they are not)."""
+        order, par, code, where = hints
+        tv, tp, tc = tmp
         n = len(dist)
-        _reevaluate(g_in, src, old, dist, pred, mark, stack, order, order_new, slot)
+        j = 0
+        for i in range(n):
+            v = order[i]
+            if v < 0:
+                break
+            if v < n and where[v] == i and dist[v] < np.inf:
+                tv[j], tp[j], tc[j] = v, par[i], code[i]
+                j += 1
+                where[v] = -3  # taken
+        for v in range(n):
+            if where[v] != -3 and dist[v] < np.inf:  # reached, and not in the positions
+                p = pred[v]
+                tv[j] = v
+                tp[j] = p if v != src else -2
+                tc[j] = _edge_code(g_in, ktab, v, p) if p >= 0 else -1
+                j += 1
+        moves = 0
+        for i in range(1, j):
+            v, p, c = tv[i], tp[i], tc[i]
+            dv = dist[v]
+            q = i - 1
+            while q >= 0 and dist[tv[q]] > dv:
+                tv[q + 1], tp[q + 1], tc[q + 1] = tv[q], tp[q], tc[q]
+                q -= 1
+            moves += i - 1 - q
+            tv[q + 1], tp[q + 1], tc[q + 1] = v, p, c
+            if moves > 4 * n:
+                break
+        if moves > 4 * n:
+            srt = np.argsort(dist[tv[:j]], kind="mergesort")
+            order[:j] = tv[:j][srt]
+            par[:j] = tp[:j][srt]
+            code[:j] = tc[:j][srt]
+        else:
+            order[:j] = tv[:j]
+            par[:j] = tp[:j]
+            code[:j] = tc[:j]
+        where[:] = -1
+        for i in range(j):
+            where[order[i]] = i
+        if j < n:
+            order[j] = -1
+
+    @njit(cache=True, nogil=True)
+    def _reevaluate(g_in, ktab, src, dist, pred, hints):  # pragma: no cover - compiled
+        """Lengths along the old tree with the new edge lengths, position by position (every
+        parent before its children): a node whose parent edge is gone, or whose parent is not
+        labelled before it, stays unlabelled (inf), and with it its subtree.  Every finite
+        label is the length of a path of the new graph, summed in path order."""
+        order, par, code, _where = hints
+        in_ptr, in_src, in_w, _in_key = g_in
+        n = len(dist)
+        nk = len(ktab)
+        fn = np.float64(n)
+        dist[:] = np.inf
+        pred[:] = -1
+        dist[src] = 0.0
+        for i in range(1, n):
+            v = order[i]
+            if v < 0:
+                break
+            p = par[i]
+            if v >= n or p < 0 or p >= n or dist[v] < np.inf:
+                continue
+            dp = dist[p]
+            if not dp < np.inf:
+                continue
+            c = code[i]
+            if c >= 0 and c < nk and ktab[c, 1] == p * fn + v:
+                w = ktab[c, 0]  # the usual case: the edge's key
+            else:
+                k = in_ptr[v] - 2 - c
+                if c <= -2 and k < in_ptr[v + 1] and in_src[k] == p:
+                    w = in_w[k]
+                else:
+                    w, c = _edge_length(g_in, ktab, v, p)
+                    code[i] = c
+            if w < np.inf:
+                dist[v] = dp + w
+                pred[v] = p
+
+    @njit(cache=True, nogil=True)
+    def _warm_start(g_in, ktab, src, old, dist, pred, work, hints):  # pragma: no cover
+        """Labels along the old tree (see :func:`_reevaluate`), its positions first rebuilt
+        from ``old`` when the hints do not hold this tree's."""
+        cnt, kids, stack, _hk, _hv, _chg, _tcode = work
+        order, par, _code, where = hints
+        if not (order[0] == src and par[0] == -2 and where[src] == 0):
+            _index_dfs(g_in, ktab, src, old, hints, cnt, kids, stack)
+        _reevaluate(g_in, ktab, src, dist, pred, hints)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _lowered(s, p, x, v, row_d, pred, rows, better, num_better):  # pragma: no cover
+        if p >= 0:
+            row_d[s, v] = x
+            pred[rows[s], v] = p
+            better[s, num_better[s]] = v
+            num_better[s] += 1
+
+    @njit(cache=True, nogil=True)
+    def _relax_lanes(g_in, lane_d, row_d, pred, rows, better, num_better):  # pragma: no cover
+        """One pass over every node's in-edges for four trees at once, tree ``s`` in column
+        ``lane_d[:, s]`` (unused columns all inf): a label an edge improves is lowered there and
+        in ``row_d[s]``, its predecessor set in row ``pred[rows[s]]`` and the node listed in
+        ``better[s]``.  The four trees share each edge's loads; written out by hand, as numba
+        does not unroll."""
+        in_ptr, in_src, in_w, _in_key = g_in
+        d = lane_d.reshape(-1)
+        num_better[:] = 0
+        for v in range(len(in_ptr) - 1):
+            b = 4 * v
+            d0, d1, d2, d3 = d[b], d[b + 1], d[b + 2], d[b + 3]
+            p0 = p1 = p2 = p3 = -1
+            for k in range(in_ptr[v], in_ptr[v + 1]):
+                u = in_src[k]
+                a = 4 * u
+                w = in_w[k]
+                x = d[a] + w
+                if x < d0:
+                    d0, p0 = x, u
+                x = d[a + 1] + w
+                if x < d1:
+                    d1, p1 = x, u
+                x = d[a + 2] + w
+                if x < d2:
+                    d2, p2 = x, u
+                x = d[a + 3] + w
+                if x < d3:
+                    d3, p3 = x, u
+            if p0 >= 0 or p1 >= 0 or p2 >= 0 or p3 >= 0:
+                d[b], d[b + 1], d[b + 2], d[b + 3] = d0, d1, d2, d3
+                _lowered(0, p0, d0, v, row_d, pred, rows, better, num_better)
+                _lowered(1, p1, d1, v, row_d, pred, rows, better, num_better)
+                _lowered(2, p2, d2, v, row_d, pred, rows, better, num_better)
+                _lowered(3, p3, d3, v, row_d, pred, rows, better, num_better)
+
+    @njit(cache=True, nogil=True)
+    def _fix_up(g_out, g_in, ktab, src, dist, pred, better, work, hints, limit):  # pragma: no cover
+        """Dijkstra from the nodes ``better`` whose labels the relaxation pass lowered; then
+        the tree's positions kept for the next step.  Returns the pops, or -1 when they grew
+        past ``limit``."""
+        out_ptr, out_dst, out_w = g_out
+        _cnt, kids, stack, hk, hv, chg, tcode = work
+        order, par, code, where = hints
         cap = len(hk)
         size = 0
-        for v in range(n):
-            if v == src:
-                continue
-            best = dist[v]
-            bp = -1
-            for k in range(in_ptr[v], in_ptr[v + 1]):
-                nd = dist[in_src[k]] + in_w[k]
-                if nd < best:
-                    best = nd
-                    bp = in_src[k]
-            if bp >= 0:
-                if size >= cap:
-                    return -1
-                dist[v] = best
-                pred[v] = bp
-                slot[v] = -1
-                size = _heap_push(hk, hv, size, best, v)
+        for t in range(len(better)):
+            v = better[t]
+            if size >= cap:
+                return -1
+            size = _heap_push(hk, hv, size, dist[v], v)
+        m = 0
         pops = 0
         while size > 0:
             key, v = hk[0], hv[0]
@@ -588,6 +754,9 @@ if HAVE_NUMBA:
             pops += 1
             if pops > limit:
                 return -1
+            if m < len(chg):
+                chg[m] = v
+            m += 1
             for k in range(out_ptr[v], out_ptr[v + 1]):
                 u = out_dst[k]
                 nd = key + out_w[k]
@@ -596,15 +765,51 @@ if HAVE_NUMBA:
                         return -1
                     dist[u] = nd
                     pred[u] = v
-                    slot[u] = -1
                     size = _heap_push(hk, hv, size, nd, u)
-        order[:] = order_new
+        # Keep the positions: new parents for the nodes that changed, and sorted again by the
+        # new labels where a parent no longer comes first (or too many changed).
+        ok = m <= len(chg)
+        for t in range(min(m, len(chg))):
+            v = chg[t]
+            i = where[v]
+            p = pred[v]
+            if i < 0 or i >= len(order) or order[i] != v or p < 0:
+                ok = False
+                continue
+            par[i] = p
+            code[i] = _edge_code(g_in, ktab, v, p)
+            ip = where[p]
+            if ip < 0 or ip >= i:
+                ok = False
+        if not ok:
+            _index_sorted(g_in, ktab, src, dist, pred, hints, (kids, stack, tcode))
         return pops
+
+    @njit(cache=True, nogil=True)
+    def _emit(d_row, p_row, ids, de, pe, relabel, copy, uplinks, station):  # pragma: no cover
+        """A finished tree into the caller's rows ``de``/``pe``: renumbered (``relabel``) or
+        the distances copied (``copy``; else ``de`` is ``d_row``), and the source station's
+        uplinks (isls mode) while the row is in cache."""
+        up_n, up_ptr, up_sat, up_rng, up_station = uplinks
+        if relabel:
+            for v in range(len(p_row)):
+                x = ids[v]
+                de[x] = d_row[v]
+                q = p_row[v]
+                pe[x] = ids[q] if q >= 0 else -1
+            if len(up_station):
+                _uplink_row(de, pe, up_n, up_ptr, up_sat, up_rng, station)
+        else:
+            if copy:
+                de[:] = d_row
+            if len(up_station):
+                _uplink_row(de, p_row, up_n, up_ptr, up_sat, up_rng, station)
 
     @njit(cache=True, parallel=True)
     def _trees(
         g_out,
         g_in,
+        ktab,
         sources,
         rows,
         dist,
@@ -612,8 +817,7 @@ if HAVE_NUMBA:
         pred,
         old_pred,
         warm,
-        order,
-        slot,
+        hints,
         ids,
         dist_ext,
         pred_ext,
@@ -625,61 +829,81 @@ if HAVE_NUMBA:
         uplinks,
     ):  # pragma: no cover - compiled
         out_ptr, out_dst, out_w = g_out
-        up_n, up_ptr, up_sat, up_rng, up_station = uplinks
+        order, par, code, where = hints
+        station = uplinks[4] if len(uplinks[4]) else np.zeros(len(sources), dtype=np.int64)
         n = pred.shape[1]
         k = len(sources)
         cap = len(out_w) + n + 16
         relabel = len(ids) > 0
+        blocks = (k + LANES - 1) // LANES
         for c in prange(chunks):
             head = np.empty(nb, dtype=np.int32)
             ent_v = np.empty(cap, dtype=np.int32)
             ent_d = np.empty(cap, dtype=np.float64)
             ent_next = np.empty(cap, dtype=np.int32)
-            mark = np.empty(n, dtype=np.int8)
-            stack = np.empty(n, dtype=np.int32)
             hk = np.empty(cap, dtype=np.float64)
             hv = np.empty(cap, dtype=np.int32)
             scratch = np.empty(n, dtype=np.float64)
-            order_new = np.empty(n, dtype=np.int32)
-            work = (mark, stack, hk, hv, order_new)
-            for i in range(c * k // chunks, (c + 1) * k // chunks):
-                r = rows[i]
-                d_row = dist[r] if keep_dist else scratch
-                p_row = pred[r]
-                done = False
-                o_row = order[r]
-                s_row = slot[r]
+            work = (
+                np.empty(n + 1, dtype=np.int64),
+                np.empty(n, dtype=np.int32),
+                np.empty(n + 1, dtype=np.int32),
+                hk,
+                hv,
+                np.empty(n, dtype=np.int32),
+                np.empty(n, dtype=np.int32),
+            )
+            no_order = np.empty(0, dtype=np.int32)
+            lane_d = np.empty((n, LANES))
+            row_d = np.empty((LANES, n))
+            better = np.empty((LANES, n), dtype=np.int32)
+            num_better = np.zeros(LANES, dtype=np.int64)
+            lane_rows = np.empty(LANES, dtype=np.int64)
+            for b in range(c * blocks // chunks, (c + 1) * blocks // chunks):
+                i0 = b * LANES
+                lanes = min(LANES, k - i0)
                 if warm:
-                    pops = _warm(
-                        g_out, g_in, sources[i], old_pred[r], d_row, p_row, work, (o_row, s_row),
-                        limit,
-                    )  # fmt: skip
-                    done = pops >= 0
-                    stats[i, 0] = 1 if done else 2
-                    stats[i, 1] = max(pops, 0)
-                if not done:
-                    ok = _cold(
-                        out_ptr, out_dst, out_w, sources[i], inv_delta, nb, d_row, p_row, head,
-                        ent_v, ent_d, ent_next, o_row,
-                    )  # fmt: skip
-                    if not ok:
-                        _heap_dijkstra(out_ptr, out_dst, out_w, sources[i], d_row, p_row, hk, hv)
-                    s_row[:] = -1
-                if relabel:
-                    de = dist_ext[r]
-                    pe = pred_ext[r]
-                    for v in range(n):
-                        x = ids[v]
-                        de[x] = d_row[v]
-                        q = p_row[v]
-                        pe[x] = ids[q] if q >= 0 else -1
-                if len(up_station):
-                    # While the row is in cache: the source stations' uplinks (isls mode).
-                    if relabel:
-                        _uplink_row(dist_ext[r], pred_ext[r], up_n, up_ptr, up_sat, up_rng,
-                                    up_station[i])  # fmt: skip
-                    else:
-                        _uplink_row(d_row, p_row, up_n, up_ptr, up_sat, up_rng, up_station[i])
+                    for s in range(LANES):
+                        if s >= lanes:
+                            row_d[s] = np.inf
+                            continue
+                        r = rows[i0 + s]
+                        lane_rows[s] = r
+                        h_row = (order[r], par[r], code[r], where[r])
+                        _warm_start(g_in, ktab, sources[i0 + s], old_pred[r], row_d[s], pred[r],
+                                    work, h_row)  # fmt: skip
+                    lane_d[:] = row_d.T
+                    _relax_lanes(g_in, lane_d, row_d, pred, lane_rows, better, num_better)
+                for s in range(lanes):
+                    i = i0 + s
+                    r = rows[i]
+                    p_row = pred[r]
+                    h_row = (order[r], par[r], code[r], where[r])
+                    de = dist_ext[r] if relabel else (dist[r] if keep_dist else scratch)
+                    pe = pred_ext[r] if relabel else no_order
+                    done = False
+                    if warm:
+                        pops = _fix_up(g_out, g_in, ktab, sources[i], row_d[s], p_row,
+                                       better[s, : num_better[s]], work, h_row, limit)  # fmt: skip
+                        done = pops >= 0
+                        stats[i, 0] = 1 if done else 2
+                        stats[i, 1] = max(pops, 0)
+                        if done:
+                            _emit(row_d[s], p_row, ids, de, pe, relabel, True, uplinks,
+                                  station[i])  # fmt: skip
+                    if not done:
+                        d_row = dist[r] if keep_dist else scratch
+                        ok = _cold(
+                            out_ptr, out_dst, out_w, sources[i], inv_delta, nb, d_row, p_row, head,
+                            ent_v, ent_d, ent_next,
+                        )  # fmt: skip
+                        if not ok:
+                            _heap_dijkstra(
+                                out_ptr, out_dst, out_w, sources[i], d_row, p_row, hk, hv
+                            )
+                        par[r, 0] = -1  # positions of another tree: rebuilt when next warm
+                        _emit(d_row, p_row, ids, de if relabel else d_row, pe, relabel, False,
+                              uplinks, station[i])  # fmt: skip
 
     @njit(cache=True, nogil=True, inline="always")
     def _uplink_row(dist, nh, n, ptr, sat, rng, d):  # pragma: no cover - compiled
