@@ -70,3 +70,30 @@ def test_rows_equal_csv_writer():
     assert csv_rows_text(table) == _python_csv(table)
     assert csv_rows_text(table.slice(100, 50)) == _python_csv(table.slice(100, 50))
     assert csv_rows_text(table.slice(0, 0)) == ""
+
+
+def test_constant_repeated_and_plain_columns_equal_csv_writer():
+    # The shortcuts: a column with one value (bit for bit: -0.0 is not 0.0), a column equal
+    # to an earlier one, and string columns without a byte to quote, also in a slice whose
+    # buffer holds such bytes outside it.
+    rng = np.random.default_rng(2)
+    k = 500
+    x = rng.uniform(0.0, 3e7, k)
+    zeros = np.zeros(k)
+    zeros[7] = -0.0
+    plain = ["-".join(map(str, rng.integers(0, 9000, 4))) for _ in range(k)]
+    table = pa.table(
+        {
+            "t": np.full(k, 12.3),
+            "neg": np.full(k, -0.0),
+            "mixed_zero": zeros,
+            "x": x,
+            "x_again": x.copy(),
+            "x_as_f32": x.astype(np.float32),
+            "path": pa.array(plain),
+            "quoted_tail": pa.array([*plain[:-1], 'a,"b"']),
+        }
+    )
+    assert csv_rows_text(table) == _python_csv(table)
+    assert csv_rows_text(table.slice(0, k - 1)) == _python_csv(table.slice(0, k - 1))
+    assert csv_rows_text(table.slice(3, 1)) == _python_csv(table.slice(3, 1))

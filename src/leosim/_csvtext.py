@@ -26,7 +26,14 @@ def csv_rows_text(table: pa.Table) -> str:
     their Python values (``column.to_pylist()``), without a header."""
     if table.num_rows == 0:
         return ""
-    cols = [_text_column(c.combine_chunks()) for c in table.columns]
+    cols, seen = [], []
+    for c in table.columns:
+        c = c.combine_chunks()
+        # A column equal to an earlier one (a route's two lengths, say) is the same text.
+        same = next((t for prev, t in seen if _same(prev, c)), None)
+        text = same if same is not None else _text_column(c)
+        seen.append((c, text))
+        cols.append(text)
     if len(cols) == 1:
         rows = cols[0].fill_null("")
     else:
@@ -41,17 +48,59 @@ def csv_rows_text(table: pa.Table) -> str:
 def _text_column(col: pa.Array) -> pa.Array:
     t = col.type
     if pa.types.is_floating(t):
-        return float_repr(col.cast(pa.float64()))
+        col = col.cast(pa.float64())
+        bits = col.to_numpy(zero_copy_only=False).view(np.int64) if col.null_count == 0 else None
+        if bits is not None and len(bits) > 1 and np.all(bits == bits[0]):
+            # One value throughout (a step's time; bit-equal, so -0.0 stays apart): its
+            # text once, repeated.
+            return _repeated(float_repr(col.slice(0, 1))[0].as_py(), len(col))
+        return float_repr(col)
     if pa.types.is_integer(t):
         return col.cast(pa.string())
     if pa.types.is_boolean(t):
         return pc.if_else(col, "True", "False")
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         col = col.cast(pa.string())
+        if not _has_special_bytes(col):
+            return col  # the usual case (paths, names): nothing to quote
         needs = pc.match_substring_regex(col, r'[,"\r\n]')
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(col, '"', '""'), '"', "")
         return pc.if_else(needs, quoted, col)
     return pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+
+
+def _same(a: pa.Array, b: pa.Array) -> bool:
+    """Whether two columns have the same text: equal, and floats bit for bit (-0.0 and 0.0
+    print differently)."""
+    if a.type != b.type or len(a) != len(b) or not a.equals(b):
+        return False
+    if pa.types.is_floating(a.type):
+        x = a.to_numpy(zero_copy_only=False)
+        y = b.to_numpy(zero_copy_only=False)
+        return bool(np.array_equal(x.view(f"i{x.itemsize}"), y.view(f"i{y.itemsize}")))
+    return True
+
+
+def _repeated(text: str, n: int) -> pa.Array:
+    """A string array of ``n`` times ``text``."""
+    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    off = np.arange(n + 1, dtype=np.int64) * len(raw)
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(off), pa.py_buffer(np.tile(raw, n))
+    ).cast(pa.string())
+
+
+_SPECIAL = np.zeros(256, dtype=bool)
+_SPECIAL[[ord(","), ord('"'), ord("\r"), ord("\n")]] = True
+
+
+def _has_special_bytes(col: pa.Array) -> bool:
+    """Whether any string of ``col`` holds a byte that csv quoting looks for."""
+    data = col.buffers()[2]
+    if data is None:
+        return False
+    # The whole data buffer: bytes outside the strings (after a slice) only cost the slow path.
+    return bool(_SPECIAL[np.frombuffer(data, dtype=np.uint8)].any())
 
 
 def float_repr(col: pa.Array) -> pa.Array:
