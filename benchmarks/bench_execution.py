@@ -112,7 +112,7 @@ def _stage(chunks: list[dict], wall: float, out: Path) -> dict:
 
 def one(executor: str, workers: int, text: str, out: str) -> dict:
     """Run both stages once on ``executor`` in this process; the measurements as a dict."""
-    from leosim import service
+    from leosim import chunked_policy, service
     from leosim.borders import Borders
     from leosim.cli import policy as policy_cli
     from leosim.cli import runner
@@ -123,7 +123,7 @@ def one(executor: str, workers: int, text: str, out: str) -> dict:
 
     route_chunks: list[dict] = []
     policy_chunks: list[dict] = []
-    route_tables, step_tables = runner._chunk_tables, policy_cli._step_tables
+    route_tables, step_tables = runner._chunk_tables, chunked_policy.step_tables
 
     def record(store: list[dict], tables):
         def f(res):
@@ -136,7 +136,7 @@ def one(executor: str, workers: int, text: str, out: str) -> dict:
     runner.chunk_task = _timed_chunk
     runner._chunk_tables = record(route_chunks, route_tables)
     service.evaluate_chunk = _timed_evaluation
-    policy_cli._step_tables = record(policy_chunks, step_tables)
+    chunked_policy.step_tables = record(policy_chunks, step_tables)
     sc = parse_scenario(tomllib.loads(text))
     out_r, out_p = Path(out) / "routing", Path(out) / "policy"
     t0 = time.perf_counter()

@@ -287,10 +287,10 @@ def test_policy_merge_in_blocks_of_countries_is_byte_identical(
     name, tmp_path, reference, monkeypatch
 ):
     """A merge budget of a dozen terminals: each country (25 terminals) is its own block."""
-    from leosim.cli import policy as policy_cli
+    from leosim import chunked_policy as cp
 
-    monkeypatch.setattr(policy_cli, "MERGE_BLOCK_BYTES", 12 * 60 * policy_cli.STEP_RESULT_BYTES)
-    assert len(policy_cli.country_blocks(np.repeat(["TWN", "JPN", "PHL", "FRA"], 25), 60)) == 4
+    monkeypatch.setattr(cp, "MERGE_BLOCK_BYTES", 12 * 60 * cp.STEP_RESULT_BYTES)
+    assert len(cp.country_blocks(np.repeat(["TWN", "JPN", "PHL", "FRA"], 25), 60)) == 4
     ok(cli(name, tmp_path, tmp_path / "out", "--executor", "serial"))
     assert snapshot(tmp_path / "out") == reference(name)
 

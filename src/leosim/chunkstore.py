@@ -92,9 +92,11 @@ def _read_json(path: Path) -> dict | None:
 class ChunkStore:
     """The resume folder of one run (see the module docs); use :meth:`open`."""
 
-    def __init__(self, final: Path, fingerprint: str, plan: list[tuple[int, int]]) -> None:
+    def __init__(
+        self, final: Path, fingerprint: str, plan: list[tuple[int, int]], root: Path | None = None
+    ) -> None:
         self.final = final
-        self.root = store_path(final)
+        self.root = store_path(final) if root is None else Path(root)
         self.fingerprint = fingerprint
         self.plan = [(int(a), int(b)) for a, b in plan]
         self.done: dict[int, dict[str, dict]] = {}
@@ -104,11 +106,18 @@ class ChunkStore:
 
     @classmethod
     def open(
-        cls, final: Path, fingerprint: str, plan: list[tuple[int, int]], *, resume: bool
+        cls,
+        final: Path,
+        fingerprint: str,
+        plan: list[tuple[int, int]],
+        *,
+        resume: bool,
+        root: Path | None = None,
     ) -> ChunkStore:
         """Take the store of output folder ``final``: reuse its finished chunks if ``resume``
-        (InputError if they belong to another run), else start empty."""
-        st = cls(final, fingerprint, plan)
+        (InputError if they belong to another run), else start empty.  ``root`` is the folder
+        (default :func:`store_path`; a sweep keeps each case's store inside its own)."""
+        st = cls(final, fingerprint, plan, root)
         for _ in range(100):
             try:
                 os.mkdir(st.root)

@@ -40,6 +40,7 @@ import importlib
 import itertools
 import logging
 import math
+import os
 import re
 import signal
 import sys
@@ -197,7 +198,17 @@ class Executor:
 
     def run(self, fn: Callable, shared: Any, items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, fn(shared, item))`` for every item as each finishes."""
-        for i, item in enumerate(items):
+        return self.run_tasks(fn, ((shared, item) for item in items))
+
+    def run_tasks(
+        self, fn: Callable, tasks: Iterable[tuple[Any, Any]]
+    ) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, fn(shared, item))`` for every ``(shared, item)`` of ``tasks`` as each
+        finishes.  Tasks are drawn only as room frees (:attr:`in_flight`), so a generator can
+        prepare the next ``shared`` (another case's network) while the workers compute; each
+        ``shared`` object is sent to the workers once (by identity, where the engine keeps
+        objects: Dask, Ray) and released when its last task has finished."""
+        for i, (shared, item) in enumerate(tasks):
             yield i, fn(shared, item)
 
 
@@ -223,11 +234,11 @@ class ProcessExecutor(Executor):
         else:
             cm.__exit__(None, None, None)
 
-    def run(self, fn, shared, items):
+    def run_tasks(self, fn, tasks):
         from concurrent.futures import FIRST_COMPLETED, wait
 
         pending: dict[Any, int] = {}
-        for i, item in enumerate(items):
+        for i, (shared, item) in enumerate(tasks):
             pending[self._pool.submit(_call, fn, shared, item)] = i
             while len(pending) >= self.in_flight:
                 yield from self._drain(pending, wait, FIRST_COMPLETED)
@@ -239,6 +250,30 @@ class ProcessExecutor(Executor):
         done, _ = wait(list(pending), return_when=first)
         for f in sorted(done, key=pending.get):
             yield pending.pop(f), f.result()
+
+
+class _Sent:
+    """The shared objects of the tasks in flight, each sent to the workers once (``put``: Dask
+    scatter, Ray put) and kept, with its handle, until its last task has finished."""
+
+    def __init__(self, put: Callable[[Any], Any]) -> None:
+        self._put = put
+        self._held: dict[int, list] = {}  # id -> [object, handle, tasks in flight]
+
+    def take(self, shared: Any) -> tuple[int, Any]:
+        """``(key, handle)`` of ``shared`` for one more task."""
+        key = id(shared)
+        if key not in self._held:
+            self._held[key] = [shared, self._put(shared), 0]
+        self._held[key][2] += 1
+        return key, self._held[key][1]
+
+    def drop(self, key: int) -> None:
+        """One task of ``key`` has finished; its object is released after the last."""
+        entry = self._held[key]
+        entry[2] -= 1
+        if entry[2] == 0:
+            del self._held[key]
 
 
 def _dask_clusters():
@@ -305,29 +340,32 @@ class DaskExecutor(Executor):
             with contextlib.suppress(Exception):
                 _dask_clusters().discard(c)
 
-    def run(self, fn, shared, items):
+    def run_tasks(self, fn, tasks):
         from distributed import wait
 
         client = self._client
-        shared_f = client.scatter(shared, broadcast=True, hash=False)
-        pending: dict[Any, int] = {}
+        sent = _Sent(lambda x: client.scatter(x, broadcast=True, hash=False))
+        pending: dict[Any, tuple[int, int]] = {}
         try:
-            for i, item in enumerate(items):
-                pending[client.submit(_call, fn, shared_f, item, pure=False)] = i
+            for i, (shared, item) in enumerate(tasks):
+                key, shared_f = sent.take(shared)
+                pending[client.submit(_call, fn, shared_f, item, pure=False)] = (i, key)
                 while len(pending) >= self.in_flight:
-                    yield from self._drain(pending, wait)
+                    yield from self._drain(pending, sent, wait)
             while pending:
-                yield from self._drain(pending, wait)
+                yield from self._drain(pending, sent, wait)
         finally:
             for f in pending:
                 f.cancel()
 
     @staticmethod
-    def _drain(pending, wait):
+    def _drain(pending, sent, wait):
         done = wait(list(pending), return_when="FIRST_COMPLETED").done
         for f in sorted(done, key=pending.get):
-            i = pending.pop(f)
-            yield i, f.result()
+            i, key = pending.pop(f)
+            res = f.result()
+            sent.drop(key)
+            yield i, res
 
 
 class RayExecutor(Executor):
@@ -363,26 +401,30 @@ class RayExecutor(Executor):
             with contextlib.suppress(Exception):
                 ray.shutdown()
 
-    def run(self, fn, shared, items):
+    def run_tasks(self, fn, tasks):
         ray = self._ray
-        ref = ray.put(shared)
-        pending: dict[Any, int] = {}
+        sent = _Sent(ray.put)
+        pending: dict[Any, tuple[int, int]] = {}
         try:
-            for i, item in enumerate(items):
-                pending[self._remote.remote(fn, ref, item)] = i
+            for i, (shared, item) in enumerate(tasks):
+                key, ref = sent.take(shared)
+                pending[self._remote.remote(fn, ref, item)] = (i, key)
                 while len(pending) >= self.in_flight:
-                    yield from self._drain(pending)
+                    yield from self._drain(pending, sent)
             while pending:
-                yield from self._drain(pending)
+                yield from self._drain(pending, sent)
         finally:
             for r in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(r, force=True)
 
-    def _drain(self, pending):
+    def _drain(self, pending, sent):
         done, _ = self._ray.wait(list(pending), num_returns=1)
         for r in sorted(done, key=pending.get):
-            yield pending.pop(r), self._ray.get(r)
+            i, key = pending.pop(r)
+            res = self._ray.get(r)
+            sent.drop(key)
+            yield i, res
 
 
 _CLASSES = {
@@ -458,6 +500,35 @@ def fingerprint(*parts: Any) -> str:
         b = np.ascontiguousarray(x).tobytes() if isinstance(x, np.ndarray) else repr(x).encode()
         h.update(len(b).to_bytes(8, "little") + b)
     return h.hexdigest()
+
+
+def run_fingerprint(
+    scenario_text, net, t_s: np.ndarray, plan: list[tuple[int, int]], *extra
+) -> str:
+    """SHA-256 of everything a long command's chunks depend on: leosim's version, the scenario
+    (and policy) text, the network ``net`` (a :class:`~leosim.simulate.Network`: element sets,
+    stations, links, limits, pairs), the time grid, the chunk plan and ``extra`` (see
+    :func:`fingerprint`)."""
+    elements = ("jdsatepoch", "jdsatepochF", "no_kozai", "ecco", "inclo", "nodeo", "argpo", "mo")
+    return fingerprint(
+        scenario_text,
+        net.mode,
+        str(net.start),
+        net.dut1_s,
+        plan,
+        os.environ.get("LEOSIM_SSSP", ""),
+        np.array(
+            [[getattr(r, a) for a in (*elements, "bstar")] for r in net.constellation.satrecs]
+        ),
+        net.stations.ecef_m(net.ellipsoid),
+        net.isl_pairs,
+        net.gsl_max_range_m,
+        net.gsl_min_elevation_deg,
+        net.isl_max_length_m,
+        net.pairs,
+        np.asarray(t_s, np.float64),
+        *extra,
+    )
 
 
 @contextlib.contextmanager

@@ -201,193 +201,28 @@ def evaluate_chunked(
     return o, tables
 
 
-MERGE_BLOCK_BYTES = 256 * 2**20
-"""Per-step results the merge of a policy holds at once, bytes: terminals are merged in blocks
-of whole countries of about this size (one country alone if it is larger)."""
-STEP_RESULT_BYTES = 96
-"""Memory per terminal and step of a merged block: the ten arrays of
-:class:`~leosim.latency.StepArrays` (40 bytes) and the statistics' sorts and copies."""
-
-
 @contextlib.contextmanager
-def chunked_evaluation(
-    sc,
-    net,
-    pols: list,
-    terms,
-    borders,
-    out: Path,
-    *,
-    texts: list[bytes],
-    command: str = "policy evaluate",
-    quiet: bool = True,
-    workers: int | None = None,
-    executor: str | None = None,
-    address: str | None = None,
-    chunk_s: float | None = None,
-    resume: bool = False,
-):
-    """Compute policies ``pols`` over the scenario's window in chunks, kept for output folder
-    ``out``; the block gets ``tables_of(k)``: policy ``k``'s terminal and country tables
-    (:meth:`~leosim.service.ServiceResult.terminal_table`, ``country_table``).  Open the
-    :class:`~leosim.outputs.OutputDir` inside the block (the chunks are removed after it).
+def chunked_evaluation(sc, net, pols: list, *args, quiet: bool = True, **kw):
+    """:func:`leosim.chunked_policy.chunked_evaluation` (same arguments) with a progress bar
+    per policy of ``pols`` (none if ``quiet``)."""
+    from ..chunked_policy import chunked_evaluation as core
 
-    Each policy's window is split by :func:`leosim.execution.plan_chunks`; a chunk replays
-    the steps of its first reconfiguration slot before it (:func:`leosim.service.slot_warmup`),
-    so the tables are byte-identical whatever ``chunk_s`` and executor.  Chunks are kept as
-    Parquet partitions (:class:`~leosim.chunkstore.ChunkStore`, ``--resume``) and merged one
-    policy and one block of whole countries at a time (:data:`MERGE_BLOCK_BYTES`).
-    """
-    from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
-    from ..outputs import check_output_dir
-    from ..service import evaluate_chunk, prepare_evaluation, slot_warmup
-    from .runner import run_fingerprint
+    state: dict = {}
 
-    t_s = sc.time.offsets_s()
-    w = workers if workers is not None else sc.workers
-    ex = choose_executor(sc.execution, workers=w, executor=executor, address=address)
-    latency = sc.latency.model()
-    steps = plan_chunks(t_s, chunk_s=chunk_s if chunk_s is not None else sc.execution.chunk_s)
-    local = ex.address is None and ex.name != "serial"
-    check_evaluation_memory(terms, steps, workers=w if local else 1)
-    setups = [prepare_evaluation(net, p, terms, borders=borders, latency=latency) for p in pols]
-    start = net.start.timestamp()
-    items = [
-        (k, t_s[a:b], t_s[slot_warmup(latency, start, t_s, a) : a])
-        for k in range(len(pols))
-        for a, b in steps
-    ]
-    plan = [c for _ in pols for c in steps]
-    who = [terms.terminal_id, terms.latitude_deg, terms.longitude_deg, terms.country, terms.weight]
-    fp = run_fingerprint(
-        command, net, t_s, plan, *texts, latency, *(np.asarray(x).tolist() for x in who)
-    )
-    with chunk_store(check_output_dir(out), fp, plan, resume=resume) as store:
-        with step_progress(quiet) as progress:
-            bars = [progress.add_task(p.name, total=len(t_s)) for p in pols]
-            for k in store.done:
-                progress.advance(bars[k // len(steps)], plan[k][1] - plan[k][0])
-            compute_chunks(
-                ex,
-                store,
-                evaluate_chunk,
-                (net, setups),
-                items,
-                tables=_step_tables,
-                on_chunk=lambda j, res: progress.advance(bars[j // len(steps)], len(res.rtt_gw_ms)),
-            )
-        yield lambda k: _policy_tables(store, k, steps, setups[k], t_s, borders)
+    def on_start(ch, done: list[int]) -> None:
+        state["ch"] = ch
+        state["bars"] = [progress.add_task(p.name, total=len(ch.t_s)) for p in pols]
+        for j in done:
+            progress.advance(state["bars"][ch.policy_of(j)], ch.plan[j][1] - ch.plan[j][0])
 
+    def on_chunk(j: int, res) -> None:
+        progress.advance(state["bars"][state["ch"].policy_of(j)], len(res.rtt_gw_ms))
 
-def check_evaluation_memory(terms, steps: list[tuple[int, int]], *, workers: int) -> None:
-    """Refuse (InputError) a chunked evaluation beyond the memory limit before any step: the
-    chunks in flight (two per worker and the one merged, all terminals) and the merge's
-    largest block, one country's terminals over the whole window
-    (:data:`STEP_RESULT_BYTES` a terminal and step)."""
-    from .._limits import check_memory
-
-    n_t = steps[-1][1] if steps else 0
-    longest = max((b - a for a, b in steps), default=0)
-    in_flight = (2 * max(1, workers) + 1) * longest * len(terms)
-    country = np.unique(np.asarray(terms.country), return_counts=True)[1]
-    largest = int(country.max(initial=0))
-    block = min(len(terms), max(largest, _block_terminals(n_t)))
-    check_memory(
-        STEP_RESULT_BYTES * float(in_flight + block * n_t),
-        f"{len(terms):,} terminals ({largest:,} in one country) over {n_t:,} time steps",
-        key="terminals",
-    )
-
-
-def _block_terminals(n_t: int) -> int:
-    """Terminals a merged block holds over ``n_t`` steps."""
-    return max(1, MERGE_BLOCK_BYTES // (STEP_RESULT_BYTES * max(1, n_t)))
-
-
-def country_blocks(country: np.ndarray, n_t: int) -> list[np.ndarray]:
-    """Indices of the terminals of each merge block: whole countries, in code order, about
-    :data:`MERGE_BLOCK_BYTES` each over ``n_t`` steps; each block's indices increasing."""
-    codes, inv = np.unique(np.asarray(country), return_inverse=True)
-    inv = inv.reshape(-1)
-    per = np.bincount(inv, minlength=len(codes))
-    cap = _block_terminals(n_t)
-    blocks: list[list[int]] = [[]]
-    size = 0
-    for c in range(len(codes)):
-        if blocks[-1] and size + per[c] > cap:
-            blocks.append([])
-            size = 0
-        blocks[-1].append(c)
-        size += int(per[c])
-    return [np.flatnonzero(np.isin(inv, b)) for b in blocks]
-
-
-def _policy_tables(store, k: int, steps: list[tuple[int, int]], setup, t_s, borders):
-    """Policy ``k``'s terminal and country tables from its chunks, one block of whole
-    countries at a time (:func:`country_blocks`): every statistic of a terminal is over its
-    own steps, every one of a country over its own terminals (in their order), so the tables
-    equal those of all terminals at once."""
-    import dataclasses
-
-    from ..service import evaluation_result
-
-    terms = setup.terminals
-    blocks = country_blocks(terms.country, len(t_s)) if len(terms) else [np.arange(0)]
-    tts, cts, codes = [], [], []
-    for idx in blocks:
-        sub = dataclasses.replace(
-            setup,
-            terminals=terms.select(idx),
-            allowed=setup.allowed[idx],
-            reason=setup.reason[idx],
-            pop_of=setup.pop_of[idx],
-            pop_how=setup.pop_how[idx],
-        )
-        res = evaluation_result(sub, t_s, _merged_steps(store, k, steps, len(terms), idx))
-        tts.append(res.terminal_table())
-        cts.append(res.country_table(borders))
-        codes.append(np.unique(np.asarray(terms.country)[idx]))
-        del res
-    if len(blocks) == 1:
-        return tts[0], cts[0]
-    back = np.argsort(np.concatenate(blocks))
-    by_code = np.argsort(np.concatenate(codes), kind="stable")
-    tt = {c: np.concatenate([t[c] for t in tts])[back] for c in tts[0]}
-    ct = {c: np.concatenate([t[c] for t in cts])[by_code] for c in cts[0]}
-    return tt, ct
-
-
-def _step_tables(out) -> dict:
-    """A chunk's :class:`~leosim.latency.StepArrays` as tables: ``steps`` (steps x terminals,
-    time-major) and ``visible`` (per terminal)."""
-    import dataclasses
-
-    import pyarrow as pa
-
-    cols = {
-        f.name: getattr(out, f.name).reshape(-1)
-        for f in dataclasses.fields(out)
-        if f.name != "visible"
-    }
-    return {"steps": pa.table(cols), "visible": pa.table({"visible": out.visible})}
-
-
-def _merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int, who: np.ndarray):
-    """Policy ``k``'s per-step results over the window for terminals ``who`` (indices), from
-    its chunks in the store (one chunk read at a time)."""
-    from ..latency import StepArrays
-
-    n_t = steps[-1][1] if steps else 0
-    out = StepArrays.empty(n_t, len(who))
-    for j, (a, b) in enumerate(steps):
-        idx = k * len(steps) + j
-        tab = store.read(idx, "steps")
-        for name in tab.column_names:
-            rows = tab.column(name).to_numpy().reshape(b - a, n_term)
-            getattr(out, name)[a:b] = rows[:, who]
-        out.visible += store.read(idx, "visible").column("visible").to_numpy()[who]
-        del tab
-    return out
+    with (
+        step_progress(quiet) as progress,
+        core(sc, net, pols, *args, on_start=on_start, on_chunk=on_chunk, **kw) as tables_of,
+    ):
+        yield tables_of
 
 
 def _write_evaluation(o, sc, tt, ct, pol, policy_text: bytes, label: str, borders) -> None:

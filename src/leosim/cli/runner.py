@@ -26,7 +26,6 @@ output (or nothing), never a mix.
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 from .._csvtext import csv_rows_text
 from ..chunkstore import ChunkStore
 from ..errors import InputError
-from ..execution import choose_executor, chunk_store, compute_chunks, fingerprint, plan_chunks
+from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks, run_fingerprint
 from ..order_stats import grouped_ranks
 from ..outputs import OutputDir, check_output_dir, csv_row_columns, to_arrow, write_table
 from ..pair_policy import restrict_pairs
@@ -234,34 +233,6 @@ def _nothing_to_route(sc: Scenario) -> InputError:
         "or forwarding_state = true; for who is served where, use `leosim policy evaluate`",
         source=sc.source,
         key="routing.pairs",
-    )
-
-
-def run_fingerprint(
-    scenario_text: str, net: Network, t_s: np.ndarray, plan: list[tuple[int, int]], *extra
-) -> str:
-    """SHA-256 of everything a long command's chunks depend on: leosim's version, the scenario
-    (and policy) text, the network (element sets, stations, links, limits, pairs), the time
-    grid, the chunk plan and ``extra`` (see :func:`leosim.execution.fingerprint`)."""
-    elements = ("jdsatepoch", "jdsatepochF", "no_kozai", "ecco", "inclo", "nodeo", "argpo", "mo")
-    return fingerprint(
-        scenario_text,
-        net.mode,
-        str(net.start),
-        net.dut1_s,
-        plan,
-        os.environ.get("LEOSIM_SSSP", ""),
-        np.array(
-            [[getattr(r, a) for a in (*elements, "bstar")] for r in net.constellation.satrecs]
-        ),
-        net.stations.ecef_m(net.ellipsoid),
-        net.isl_pairs,
-        net.gsl_max_range_m,
-        net.gsl_min_elevation_deg,
-        net.isl_max_length_m,
-        net.pairs,
-        np.asarray(t_s, np.float64),
-        *extra,
     )
 
 
