@@ -130,9 +130,10 @@ def test_path_strings_are_hypatias_notation():
     assert _path_strings(np.empty((0, 1), dtype=np.int64)).tolist() == []
 
 
+@pytest.mark.parametrize("lengths", ["continuous", "integer"])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("relabel", [False, True])
-def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel):
+def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel, lengths):
     """``shortest_path_trees(..., uplinks=...)`` fills the stations' entries of each tree's row
     as the Python definition does from that tree (cold and warm-started, in either numbering)."""
     rng = np.random.default_rng(seed)
@@ -140,6 +141,8 @@ def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel)
     n = p * s
     isl = plus_grid_isls(p, s)
     gsl = _random_links(rng, g, n)
+    if lengths == "integer":  # exact ties between uplinks: the first link must win
+        gsl.range_m = rng.integers(1, 3, len(gsl)).astype(float)
     # The reversed routing graph of isls mode: lasers both ways, downlinks station -> sat.
     rows = np.r_[isl[:, 0], isl[:, 1], n + gsl.gs]
     cols = np.r_[isl[:, 1], isl[:, 0], gsl.sat]
@@ -149,12 +152,16 @@ def test_uplinks_folded_into_the_tree_kernel_equal_the_definition(seed, relabel)
         else np.arange(n + g, dtype=np.int32)
     )
     inv = np.argsort(ids)
-    dst = np.array([0, 3, 6])
+    dst = np.array([0, 1, 3, 4, 6])  # more trees than lanes (sssp.LANES)
     old = None
-    base = rng.uniform(1e5, 2e6, len(isl))
+    integer = lengths == "integer"
+    base = (
+        rng.integers(1, 4, len(isl)).astype(float) if integer else rng.uniform(1e5, 2e6, len(isl))
+    )
     warm_done = 0
     for step in range(6):  # cold, then warm steps with lengths drifting by a few per cent
-        w_isl = base * rng.uniform(0.9, 1.1, len(isl)) if step else base
+        drift = rng.integers(0, 2, len(isl)) if integer else rng.uniform(0.9, 1.1, len(isl))
+        w_isl = (base + drift if integer else base * drift) if step else base
         w = np.r_[w_isl, w_isl, gsl.range_m]
         graph = sssp.csr_graph(n + g, inv[rows], inv[cols], w)
         dist = np.full((g, n + g), np.inf)

@@ -288,6 +288,7 @@ def shortest_path_trees(
     blocks = -(-k // LANES)
     chunks = min(blocks, 4 * threads) if threads > 1 else min(blocks, 1)
     g = graph
+    up = _uplink_args(uplinks, k, n)
     num_keys = g.num_keys if float(n) * n < 2.0**53 else 0  # (p * n + v) exact in a float64
     g_in = (g.in_ptr, g.in_src, g.in_w, g.in_key)
     _trees(
@@ -310,7 +311,8 @@ def shortest_path_trees(
         limit,
         chunks,
         stats,
-        _uplink_args(uplinks, k, n),
+        up,
+        _internal_ids(up[2], ids if relabel is not None else None, n),
     )
     return (dist_out if keep_dist else None), pred_out, stats
 
@@ -325,6 +327,16 @@ def tree_hints(shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
         np.full(shape, -1, dtype=np.int32),
         np.full(shape, -1, dtype=np.int32),
     )
+
+
+def _internal_ids(ext: np.ndarray, ids: np.ndarray | None, n: int) -> np.ndarray:
+    """Internal node ids of the nodes ``ext`` (external ids; the internal node ``v`` is
+    external ``ids[v]``, the same when ``ids`` is None)."""
+    if ids is None:
+        return ext
+    inv = np.empty(n, dtype=np.int64)
+    inv[np.asarray(ids, dtype=np.int64)] = np.arange(n)
+    return inv[ext]
 
 
 def _uplink_args(uplinks, k: int, n: int):
@@ -789,21 +801,59 @@ if HAVE_NUMBA:
     def _emit(d_row, p_row, ids, de, pe, relabel, copy, uplinks, station):  # pragma: no cover
         """A finished tree into the caller's rows ``de``/``pe``: renumbered (``relabel``) or
         the distances copied (``copy``; else ``de`` is ``d_row``), and the source station's
-        uplinks (isls mode) while the row is in cache."""
+        uplinks (isls mode; not for ``station < 0``) while the row is in cache."""
         up_n, up_ptr, up_sat, up_rng, up_station = uplinks
+        up = len(up_station) > 0 and station >= 0
         if relabel:
             for v in range(len(p_row)):
                 x = ids[v]
                 de[x] = d_row[v]
                 q = p_row[v]
                 pe[x] = ids[q] if q >= 0 else -1
-            if len(up_station):
+            if up:
                 _uplink_row(de, pe, up_n, up_ptr, up_sat, up_rng, station)
         else:
             if copy:
                 de[:] = d_row
-            if len(up_station):
+            if up:
                 _uplink_row(de, p_row, up_n, up_ptr, up_sat, up_rng, station)
+
+    @njit(cache=True, nogil=True)
+    def _uplink_lanes(lane_d, use, rows, d_out, p_out, station, uplinks, isat):  # pragma: no cover
+        """Station entries (see :func:`best_uplinks`) of the four trees in the columns of
+        ``lane_d`` (internal numbering; satellite ``sat[k]`` is node ``isat[k]`` there) whose
+        ``use`` is set, into rows ``rows[s]`` of ``d_out``/``p_out``: one load of each link's
+        four labels instead of four."""
+        n, ptr, sat, rng, _ = uplinks
+        d = lane_d.reshape(-1)
+        for g in range(len(ptr) - 1):
+            if ptr[g + 1] == ptr[g]:
+                continue
+            b0 = b1 = b2 = b3 = np.inf
+            s0 = s1 = s2 = s3 = -1
+            for k in range(ptr[g], ptr[g + 1]):
+                a = 4 * isat[k]
+                r = rng[k]
+                x = r + d[a]
+                if x < b0:
+                    b0, s0 = x, sat[k]
+                x = r + d[a + 1]
+                if x < b1:
+                    b1, s1 = x, sat[k]
+                x = r + d[a + 2]
+                if x < b2:
+                    b2, s2 = x, sat[k]
+                x = r + d[a + 3]
+                if x < b3:
+                    b3, s3 = x, sat[k]
+            for j, bj, sj in ((0, b0, s0), (1, b1, s1), (2, b2, s2), (3, b3, s3)):
+                if use[j]:
+                    d_out[rows[j], n + g] = bj
+                    p_out[rows[j], n + g] = sj
+        for j in range(LANES):
+            if use[j]:
+                d_out[rows[j], n + station[j]] = 0.0
+                p_out[rows[j], n + station[j]] = -1
 
     @njit(cache=True, parallel=True)
     def _trees(
@@ -827,6 +877,7 @@ if HAVE_NUMBA:
         chunks,
         stats,
         uplinks,
+        isat,
     ):  # pragma: no cover - compiled
         out_ptr, out_dst, out_w = g_out
         order, par, code, where = hints
@@ -836,6 +887,7 @@ if HAVE_NUMBA:
         cap = len(out_w) + n + 16
         relabel = len(ids) > 0
         blocks = (k + LANES - 1) // LANES
+        lanes_up = len(uplinks[4]) > 0
         for c in prange(chunks):
             head = np.empty(nb, dtype=np.int32)
             ent_v = np.empty(cap, dtype=np.int32)
@@ -859,6 +911,9 @@ if HAVE_NUMBA:
             better = np.empty((LANES, n), dtype=np.int32)
             num_better = np.zeros(LANES, dtype=np.int64)
             lane_rows = np.empty(LANES, dtype=np.int64)
+            use = np.zeros(LANES, dtype=np.bool_)
+            lane_station = np.zeros(LANES, dtype=np.int64)
+            chg = work[5]
             for b in range(c * blocks // chunks, (c + 1) * blocks // chunks):
                 i0 = b * LANES
                 lanes = min(LANES, k - i0)
@@ -888,9 +943,14 @@ if HAVE_NUMBA:
                         done = pops >= 0
                         stats[i, 0] = 1 if done else 2
                         stats[i, 1] = max(pops, 0)
+                        use[s] = done and lanes_up
                         if done:
                             _emit(row_d[s], p_row, ids, de, pe, relabel, True, uplinks,
-                                  station[i])  # fmt: skip
+                                  -1 if lanes_up else station[i])  # fmt: skip
+                            if lanes_up:  # the fix-up's labels into the lanes too
+                                for t in range(min(pops, n)):
+                                    lane_d[chg[t], s] = row_d[s, chg[t]]
+                                lane_station[s] = station[i]
                     if not done:
                         d_row = dist[r] if keep_dist else scratch
                         ok = _cold(
@@ -904,6 +964,10 @@ if HAVE_NUMBA:
                         par[r, 0] = -1  # positions of another tree: rebuilt when next warm
                         _emit(d_row, p_row, ids, de if relabel else d_row, pe, relabel, False,
                               uplinks, station[i])  # fmt: skip
+                if warm and lanes_up:
+                    _uplink_lanes(lane_d, use, lane_rows, dist_ext if relabel else dist,
+                                  pred_ext if relabel else pred, lane_station, uplinks, isat)  # fmt: skip
+                    use[:] = False
 
     @njit(cache=True, nogil=True, inline="always")
     def _uplink_row(dist, nh, n, ptr, sat, rng, d):  # pragma: no cover - compiled
