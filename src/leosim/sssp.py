@@ -948,8 +948,11 @@ if HAVE_NUMBA:
                             _emit(row_d[s], p_row, ids, de, pe, relabel, True, uplinks,
                                   -1 if lanes_up else station[i])  # fmt: skip
                             if lanes_up:  # the fix-up's labels into the lanes too
-                                for t in range(min(pops, n)):
-                                    lane_d[chg[t], s] = row_d[s, chg[t]]
+                                if pops <= len(chg):
+                                    for t in range(pops):
+                                        lane_d[chg[t], s] = row_d[s, chg[t]]
+                                else:  # more pops than the list holds
+                                    lane_d[:, s] = row_d[s]
                                 lane_station[s] = station[i]
                     if not done:
                         d_row = dist[r] if keep_dist else scratch
