@@ -617,7 +617,8 @@ def check_run_size(
     :mod:`leosim._limits`, before any step is computed.
 
     Memory per worker: a routing state holds distance and next-hop matrices of 8 bytes each
-    for every station × node (:func:`leosim.routing.route_step`), plus Dijkstra's output for
+    for every station × node (:func:`leosim.routing.route_step`), the warm start 24 more (two
+    int32 predecessor tables and four int32 tree-position arrays), plus Dijkstra's output for
     the destinations and one 64 MiB chunk of positions; the run keeps
     :data:`~leosim._limits.ROUTE_ROW_BYTES` per pair and step.  Time: a lower bound per
     satellite-step and per tree node.
@@ -633,14 +634,14 @@ def check_run_size(
     g, n = net.num_gs, net.num_sats
     nodes = n + g
     dst = g if forwarding else len(np.unique(net.pairs))
-    per_worker = 16.0 * g * nodes + 16.0 * dst * nodes + 64 * 2**20
+    per_worker = (16.0 + 24.0) * g * nodes + 16.0 * dst * nodes + 64 * 2**20
     w = max(1, min(int(workers), n_steps))
     need = w * per_worker + ROUTE_ROW_BYTES * float(len(net.pairs)) * n_steps
     what = (
         f"routing {n:,} satellites and {g:,} stations ({len(net.pairs):,} pairs) over "
         f"{n_steps:,} steps on {w} worker{'s' if w > 1 else ''}"
     )
-    key = "ground_stations" if 16.0 * g * nodes > need / 2 else "time"
+    key = "ground_stations" if 40.0 * g * nodes > need / 2 else "time"
     check_memory(need, what, source=net.source, key=key)
     seconds = n_steps * (n * SECONDS_PER_SAT_STEP + dst * nodes * SECONDS_PER_TREE_NODE) / w
     check_time(seconds, what, source=net.source, key="time")
