@@ -22,7 +22,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from _kill import killed_child
 from leosim import chunkstore
 from leosim.cli.runner import run_scenario
 from leosim.errors import InputError
@@ -184,31 +184,6 @@ def trial_reference(tmp_path_factory):
     return text, snapshot(out), time.monotonic() - t0
 
 
-def _killed_child(text: str, out: Path, how: str, n: int, delay_s: float) -> int:
-    """Fork; the child runs and SIGKILLs itself at the ``n``-th write step (``how`` =
-    "point" or "torn": the file just written is first cut in half) or after ``delay_s``."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            calls = [0]
-
-            def hook(point: str, path: Path) -> None:
-                calls[0] += 1
-                if how != "time" and calls[0] == n:
-                    if how == "torn" and path.is_file():
-                        os.truncate(path, path.stat().st_size // 2)
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-            chunkstore._fault = hook
-            if how == "time":
-                threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGKILL)).start()
-            run(text, out, executor="serial")
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
 @linux_only
 def test_killed_at_random_points_then_resumed_is_byte_identical(trial_reference, tmp_path):
     text, ref, wall_s = trial_reference
@@ -219,7 +194,9 @@ def test_killed_at_random_points_then_resumed_is_byte_identical(trial_reference,
         how = ("point", "torn", "time")[i % 3]
         # 2 steps (plan, index) at the start, then 6 per chunk: 38 in all.
         n = rng.randint(1, 40)
-        status = _killed_child(text, out, how, n, rng.uniform(0.0, 0.9 * wall_s))
+        status = killed_child(
+            lambda: run(text, out, executor="serial"), how, n, rng.uniform(0.0, 0.9 * wall_s)
+        )
         killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         res = run(text, out, executor="serial", resume=True)
         assert snapshot(out) == ref, (i, how, n)

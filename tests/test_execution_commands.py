@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _kill import killed_child
 from leosim import chunkstore
 from leosim.cli import app
 
@@ -375,29 +376,6 @@ def test_dask_local_cluster_gives_identical_files(name, tmp_path, reference):
 # ----------------------------------------------------------------------------- kill and resume
 
 
-def _killed_child(name: str, tmp: Path, out: Path, how: str, n: int) -> int:
-    """Fork; the child runs the command and SIGKILLs itself at the ``n``-th write step of the
-    chunk store (``how`` = "torn": the file just written is first cut in half)."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            calls = [0]
-
-            def hook(point: str, path: Path) -> None:
-                calls[0] += 1
-                if calls[0] == n:
-                    if how == "torn" and path.is_file():
-                        os.truncate(path, path.stat().st_size // 2)
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-            chunkstore._fault = hook
-            cli(name, tmp, out, "--executor", "serial")
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
 @linux_only
 @pytest.mark.parametrize(
     ("name", "write_steps"),
@@ -414,7 +392,7 @@ def test_killed_at_random_points_then_resumed_is_byte_identical(
     for i in range(7):
         how = ("point", "torn")[i % 2]
         n = rng.randint(1, write_steps)
-        status = _killed_child(name, tmp_path, out, how, n)
+        status = killed_child(lambda: cli(name, tmp_path, out, "--executor", "serial"), how, n)
         killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         store = chunkstore.store_path(out)
         listed = (

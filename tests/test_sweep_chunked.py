@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from _kill import killed_child
 from leosim import chunkstore
 from leosim.cli import app
 from test_execution_commands import (  # the same scenario, policies and checks
@@ -201,27 +202,6 @@ def test_files_are_the_same_whatever_the_chunk_length(tmp_path, reference):
 # ----------------------------------------------------------------------------- kill and resume
 
 
-def _killed_child(tmp: Path, out: Path, how: str, n: int) -> int:
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            calls = [0]
-
-            def hook(point: str, path: Path) -> None:
-                calls[0] += 1
-                if calls[0] == n:
-                    if how == "torn" and path.is_file():
-                        os.truncate(path, path.stat().st_size // 2)
-                    os.kill(os.getpid(), signal.SIGKILL)
-
-            chunkstore._fault = hook
-            cli(tmp, out, "--executor", "serial")
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    return status
-
-
 @linux_only
 def test_killed_at_random_points_then_resumed_is_byte_identical(tmp_path, reference):
     # 2 writes at the start; per case 2 for its store, per chunk (5) 2 partitions, rename x2,
@@ -233,7 +213,7 @@ def test_killed_at_random_points_then_resumed_is_byte_identical(tmp_path, refere
     for i in range(8):
         how = ("point", "torn")[i % 2]
         n = rng.randint(1, write_steps)
-        status = _killed_child(tmp_path, out, how, n)
+        status = killed_child(lambda: cli(tmp_path, out, "--executor", "serial"), how, n)
         killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         store = chunkstore.store_path(out)
         resumed_part_way += any(store.glob("case=*/chunk=*")) or any(store.glob("chunk=*"))
@@ -246,7 +226,9 @@ def test_killed_at_random_points_then_resumed_is_byte_identical(tmp_path, refere
 
 @linux_only
 def test_resume_after_a_policy_changed_is_refused_in_one_line(tmp_path):
-    status = _killed_child(tmp_path, tmp_path / "out", "point", 30)
+    status = killed_child(
+        lambda: cli(tmp_path, tmp_path / "out", "--executor", "serial"), "point", 30
+    )
     assert os.WIFSIGNALED(status)
     (tmp_path / "what-if.toml").write_text(POLICIES["what-if.toml"].replace("JPN", "PHL"))
     argv = ["sweep", str(tmp_path / "w.toml"), "-o", str(tmp_path / "out"), "-q", "--chunk-s", "7"]
