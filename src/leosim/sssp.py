@@ -289,7 +289,9 @@ def shortest_path_trees(
     chunks = min(blocks, 4 * threads) if threads > 1 else min(blocks, 1)
     g = graph
     up = _uplink_args(uplinks, k, n)
-    num_keys = g.num_keys if float(n) * n < 2.0**53 else 0  # (p * n + v) exact in a float64
+    # Only warm starts look edges up by key or map the uplinks' satellites into the lanes;
+    # (p * n + v) must be exact in a float64.
+    num_keys = g.num_keys if warm and float(n) * n < 2.0**53 else 0
     g_in = (g.in_ptr, g.in_src, g.in_w, g.in_key)
     _trees(
         (g.out_ptr, g.out_dst, g.out_w),
@@ -312,7 +314,7 @@ def shortest_path_trees(
         chunks,
         stats,
         up,
-        _internal_ids(up[2], ids if relabel is not None else None, n),
+        _internal_ids(up[2], ids if relabel is not None else None, n) if warm else up[2],
     )
     return (dist_out if keep_dist else None), pred_out, stats
 
@@ -514,8 +516,8 @@ if HAVE_NUMBA:
 
     @njit(cache=True, nogil=True)
     def _key_table(in_ptr, in_src, in_w, in_key, num_keys):  # pragma: no cover - compiled
-        """``ktab[key] = (length, p * n + v)`` of the edge ``p -> v`` named ``key`` (the last
-        one when a key names several; (inf, -1) when none)."""
+        """``ktab[key] = (length, p * n + v)`` of the edge ``p -> v`` named ``key`` for keys
+        below ``num_keys`` (the last one when a key names several; (inf, -1) when none)."""
         n = len(in_ptr) - 1
         ktab = np.empty((num_keys, 2))
         ktab[:, 0] = np.inf
@@ -523,7 +525,7 @@ if HAVE_NUMBA:
         for v in range(n):
             for k in range(in_ptr[v], in_ptr[v + 1]):
                 e = in_key[k]
-                if e >= 0:
+                if e >= 0 and e < num_keys:  # a smaller table keeps only the first keys
                     ktab[e, 0] = in_w[k]
                     ktab[e, 1] = in_src[k] * np.float64(n) + v
         return ktab
@@ -672,6 +674,8 @@ if HAVE_NUMBA:
             dp = dist[p]
             if not dp < np.inf:
                 continue
+            # The two usual codes decoded here rather than in a helper: called once per
+            # node, the helper made this pass several times slower.
             c = code[i]
             if c >= 0 and c < nk and ktab[c, 1] == p * fn + v:
                 w = ktab[c, 0]  # the usual case: the edge's key
@@ -905,7 +909,7 @@ if HAVE_NUMBA:
                 np.empty(n, dtype=np.int32),
                 np.empty(n, dtype=np.int32),
             )
-            no_order = np.empty(0, dtype=np.int32)
+            no_pred = np.empty(0, dtype=np.int32)
             lane_d = np.empty((n, LANES))
             row_d = np.empty((LANES, n))
             better = np.empty((LANES, n), dtype=np.int32)
@@ -935,7 +939,7 @@ if HAVE_NUMBA:
                     p_row = pred[r]
                     h_row = (order[r], par[r], code[r], where[r])
                     de = dist_ext[r] if relabel else (dist[r] if keep_dist else scratch)
-                    pe = pred_ext[r] if relabel else no_order
+                    pe = pred_ext[r] if relabel else no_pred
                     done = False
                     if warm:
                         pops = _fix_up(g_out, g_in, ktab, sources[i], row_d[s], p_row,
