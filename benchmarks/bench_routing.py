@@ -52,13 +52,27 @@ def cores(n: int):
 
     cpus = sorted(os.sched_getaffinity(0))
     before = numba.get_num_threads()
-    os.sched_setaffinity(0, set(cpus[:n]))
+    _pin_all_threads(set(cpus[:n]))
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     try:
         yield
     finally:
-        os.sched_setaffinity(0, set(cpus))
+        _pin_all_threads(set(cpus))
         numba.set_num_threads(before)
+
+
+def _pin_all_threads(cpus: set[int]) -> None:
+    """Set the CPU affinity of every thread of this process, numba's pool included.
+
+    ``sched_setaffinity(0, ...)`` pins only the calling thread; numba's worker threads keep
+    the affinity they were started with, so a pool started while pinned to one CPU would stay
+    on it (both-cores figures that were really one core's).
+    """
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except (ProcessLookupError, PermissionError):
+            pass  # a thread that has just ended
 
 
 def per_step_ms(net, t_s, backend: str) -> np.ndarray:
@@ -126,7 +140,7 @@ def main() -> None:
     print(
         f"numba kernels: import {import_s:.2f} s, compile or cache load {compile_s:.2f} s "
         f"(cache=True; numba threads available: {sssp.numba.config.NUMBA_NUM_THREADS}, "
-        f"layer {sssp.numba.config.THREADING_LAYER})"
+        f"layer requested {sssp.numba.config.THREADING_LAYER!r})"
     )
 
     from leosim.scenario import DEMO_SCENARIO_TOML, parse_scenario
@@ -190,6 +204,7 @@ def main() -> None:
                 f"{args.repeats}; {rows:,} forwarding-state rows written)"
             )
 
+    print(f"numba threading layer in use: {sssp.numba.threading_layer()}")
     print(
         f"peak RSS: main process {_rss_mib(resource.RUSAGE_SELF):.0f} MiB, "
         f"largest worker {_rss_mib(resource.RUSAGE_CHILDREN):.0f} MiB"

@@ -52,6 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _threading
+
 LANES = 4
 """Trees relaxed together in a warm start, sharing each edge's loads (written out for 4)."""
 
@@ -112,9 +114,7 @@ else:
     _dir = cache_dir(Path(__file__).resolve().parent)
     if _dir is not None:
         numba.config.CACHE_DIR = str(_dir)
-    if not os.environ.get("NUMBA_THREADING_LAYER"):
-        # GNU OpenMP (numba's usual choice here) hangs in forked worker processes.
-        numba.config.THREADING_LAYER = "forksafe"
+    _threading.configure(numba)  # TBB where installed: fast and fork-safe
 
 
 @dataclass(frozen=True)
