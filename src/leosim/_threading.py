@@ -15,7 +15,7 @@ numba runs ``prange`` loops on one of three layers (numba docs, "The Threading L
 numba looks for ``libtbb.so.12`` on the loader's search path, where a pip-installed ``tbb``
 is not (it lands in ``<prefix>/lib``), so :func:`configure` loads it from the ``tbb``
 distribution's own files first.  With it, numba's ``"forksafe"`` choice is TBB; without it,
-``workqueue``.  ``NUMBA_THREADING_LAYER`` set by the user is left alone.
+``workqueue``.  A layer named in ``NUMBA_THREADING_LAYER`` is left as the user chose it.
 """
 
 from __future__ import annotations
@@ -49,8 +49,6 @@ def configure(numba) -> None:
 
     Must run before numba starts its threads (before the first parallel call).
     """
-    if os.environ.get("NUMBA_THREADING_LAYER"):
-        return
     path = tbb_library()
     if path is not None:
         try:
@@ -58,4 +56,5 @@ def configure(numba) -> None:
             ctypes.CDLL(str(path), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
         except OSError:
             pass  # numba then falls back to workqueue
-    numba.config.THREADING_LAYER = "forksafe"
+    if not os.environ.get("NUMBA_THREADING_LAYER"):
+        numba.config.THREADING_LAYER = "forksafe"
