@@ -197,8 +197,16 @@ def test_catalogue_scenario_sets_aside_and_routes(tmp_path):
 
 
 def test_presets_and_export_tle(tmp_path):
-    r = _leosim("presets")
-    assert r.returncode == 0 and "starlink-gen1" in r.stdout and "kuiper" in r.stdout
+    r = _leosim("presets")  # not a terminal: rich lays it out in 80 columns
+    assert r.returncode == 0, r.stderr
+    from leosim.constellation import preset_names, preset_shells
+
+    lines = r.stdout.splitlines()
+    assert max(len(ln) for ln in lines) <= 80
+    cells = {c.strip() for ln in lines for c in ln.split("│")}
+    for name in preset_names():  # every name whole, none cut with an ellipsis
+        assert name in cells
+        assert {sh.name for sh in preset_shells(name)} <= cells
     out = tmp_path / "h.tle"
     r = _leosim("export-tle", "starlink-550-hypatia", str(out), "--hypatia-header")
     assert r.returncode == 0, r.stderr

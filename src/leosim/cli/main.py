@@ -213,14 +213,17 @@ def presets() -> None:
     from ..constellation import preset_names, preset_shells
     from ..ground import builtin_station_names
 
+    # One name column (a preset, then its shells indented) keeps every name whole in 80
+    # columns, where a preset column and a shell column side by side were cut short.
     t = Table(title="constellation presets")
-    for c in ("preset", "shell", "planes × sats", "altitude km", "inclination °"):
-        t.add_column(c)
+    t.add_column("preset / shell", no_wrap=True)
+    for c in ("planes × sats", "altitude km", "inclination °"):
+        t.add_column(c, justify="right", no_wrap=True)
     for name in preset_names():
+        t.add_row(name, "", "", "", style="bold")
         for sh in preset_shells(name):
             t.add_row(
-                name,
-                sh.name,
+                "  " + sh.name,
                 f"{sh.num_planes} × {sh.sats_per_plane}",
                 f"{sh.nominal_altitude_km:.0f}",
                 f"{sh.inclination_deg:g}",
