@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from leosim.capacity import (
     matrix_to_flows,
     max_min_fair,
     max_throughput,
+    memory_budget_bytes,
     read_flows_csv,
     subscriber_demand,
 )
@@ -629,18 +631,23 @@ def test_check_memory(monkeypatch):
     assert array_nbytes((1000, 1000)) == 8_000_000
     assert array_nbytes(10, np.float32) == 40
     assert check_memory(1000, "small") == 1000
-    with pytest.raises(InputError, match=r"a 3 GiB grid needs 3\.00 GiB") as e:
+    with pytest.raises(InputError, match=r"a 3 GiB grid needs about 3\.0 GiB") as e:
         check_memory(3 * 2**30, "a 3 GiB grid", budget_bytes=2**30, key="grid.step_km")
     assert e.value.key == "grid.step_km"
-    monkeypatch.setenv("LEOSIM_MEMORY_BUDGET_GIB", "0.5")
-    with pytest.raises(InputError, match="coverage grid"):
-        check_memory(2**30, "coverage grid")
-    check_memory(2**28, "coverage grid")
-    monkeypatch.setenv("LEOSIM_MEMORY_BUDGET_GIB", "lots")
-    with pytest.raises(InputError) as e:
-        check_memory(1, "x")
-    assert e.value.key == "LEOSIM_MEMORY_BUDGET_GIB"
-    # The default budget is 8 GiB: a 100k x 100k float64 matrix (80 GB) must not fit.
-    monkeypatch.delenv("LEOSIM_MEMORY_BUDGET_GIB")
-    with pytest.raises(InputError, match=r"74\.51 GiB"):
-        check_memory(array_nbytes((100_000, 100_000)), "100k x 100k matrix")
+    # The same limit as every command's up-front check, under both variable names.
+    for name in ("LEOSIM_MAX_MEMORY_GB", "LEOSIM_MEMORY_BUDGET_GIB"):
+        monkeypatch.setenv(name, "0.5")
+        with pytest.raises(InputError, match=f"coverage grid.*{name} = 0.5"):
+            check_memory(2**30, "coverage grid")
+        check_memory(2**28, "coverage grid")
+        assert memory_budget_bytes() == 2**29
+        monkeypatch.setenv(name, "lots")
+        with pytest.raises(InputError) as e:
+            check_memory(1, "x")
+        assert e.value.key == name
+        monkeypatch.delenv(name)
+    # Default: 80 % of the physical memory.
+    phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert memory_budget_bytes() == int(0.8 * phys)
+    with pytest.raises(InputError, match="100k x 100k matrix"):
+        check_memory(0.81 * phys, "100k x 100k matrix")

@@ -102,12 +102,17 @@ def check_memory(
     source: str | None = None,
     line: int | None = None,
     key: str | None = None,
+    limit_bytes: float | None = None,
 ) -> None:
-    """Refuse (:class:`InputError`) when ``need_bytes`` exceeds the memory limit.
+    """Refuse (:class:`InputError`) when ``need_bytes`` exceeds the memory limit
+    (:func:`memory_limit`, or ``limit_bytes`` when given).
 
     ``what`` says what needs the memory, e.g. ``"routing 100,000 stations"``.
     """
-    limit, how = memory_limit()
+    if limit_bytes is None:
+        limit, how = memory_limit()
+    else:
+        limit, how = float(limit_bytes), "given"
     if need_bytes > limit:
         raise InputError(
             f"{what} needs about {format_bytes(need_bytes)} of memory, more than the limit of "

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -1143,25 +1142,15 @@ def resolve_flow_stations(
 # Memory guard
 # ---------------------------------------------------------------------------------------------
 
-DEFAULT_MEMORY_BUDGET_BYTES = 8 * 2**30
-"""Default budget for one large array: 8 GiB.  Override with the environment variable
-``LEOSIM_MEMORY_BUDGET_GIB`` or the ``budget_bytes`` argument of :func:`check_memory`."""
-
 
 def memory_budget_bytes() -> int:
-    """The memory budget in bytes (``LEOSIM_MEMORY_BUDGET_GIB`` if set, else 8 GiB)."""
-    env = os.environ.get("LEOSIM_MEMORY_BUDGET_GIB")
-    if env is None or not env.strip():
-        return DEFAULT_MEMORY_BUDGET_BYTES
-    try:
-        gib = float(env)
-    except ValueError:
-        gib = math.nan
-    if not math.isfinite(gib) or gib <= 0:
-        raise InputError(
-            f"must be a positive number of GiB, got {env!r}", key="LEOSIM_MEMORY_BUDGET_GIB"
-        )
-    return int(gib * 2**30)
+    """The memory limit in bytes: ``LEOSIM_MAX_MEMORY_GB`` (or the older
+    ``LEOSIM_MEMORY_BUDGET_GIB``), else 80 % of the physical memory, as every command's
+    up-front check (:func:`leosim._limits.memory_limit`)."""
+    from ._limits import memory_limit
+
+    limit = memory_limit()[0]
+    return int(limit) if math.isfinite(limit) else 2**63 - 1
 
 
 def array_nbytes(shape: int | Iterable[int], dtype: Any = np.float64) -> int:
@@ -1177,7 +1166,9 @@ def check_memory(
     budget_bytes: int | None = None,
     key: str | None = None,
 ) -> int:
-    """Raise :class:`InputError` if ``n_bytes`` exceeds the budget; otherwise return it.
+    """Raise :class:`InputError` if ``n_bytes`` exceeds the memory limit (or ``budget_bytes``)
+    ; otherwise return it: the same check and message as every command's
+    (:func:`leosim._limits.check_memory`).
 
     Call before allocating something large, so that a request that cannot fit fails at
     once with a message naming ``what`` instead of swapping or being killed later.
@@ -1187,14 +1178,9 @@ def check_memory(
     >>> check_memory(2 * 2**30, "a 2 GiB grid", budget_bytes=2**30)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
       ...
-    leosim.errors.InputError: a 2 GiB grid needs 2.00 GiB, over the memory budget of 1.00 GiB; ...
+    leosim.errors.InputError: a 2 GiB grid needs about 2.0 GiB of memory, more than the limit...
     """
-    budget = memory_budget_bytes() if budget_bytes is None else int(budget_bytes)
-    if not n_bytes <= budget:
-        raise InputError(
-            f"{what} needs {n_bytes / 2**30:.2f} GiB, over the memory budget of "
-            f"{budget / 2**30:.2f} GiB; make it coarser or smaller, or raise the budget "
-            "(LEOSIM_MEMORY_BUDGET_GIB)",
-            key=key,
-        )
+    from ._limits import check_memory as check
+
+    check(n_bytes, what, key=key, limit_bytes=budget_bytes)
     return int(n_bytes)
