@@ -233,6 +233,29 @@ class CoveragePartial:
     """Longest uncovered run inside (counted from the first step)."""
     any_covered: np.ndarray
 
+    @classmethod
+    def empty(cls, n: int) -> CoveragePartial:
+        """The statistics of no steps at ``n`` points: :meth:`then` of it and ``p`` is ``p``."""
+        z = np.zeros(n, dtype=np.int64)
+        top = np.full(n, np.iinfo(np.int64).max)
+        return cls(0, 0, z, top, z.copy(), z.copy(), z.copy(), z.copy(), z.copy(), z > 0)
+
+    def then(self, p: CoveragePartial) -> CoveragePartial:
+        """These steps followed by ``p``'s (associative, exact in integers)."""
+        return CoveragePartial(
+            self.steps + p.steps,
+            self.span_ns + p.span_ns,
+            self.total + p.total,
+            np.minimum(self.vmin, p.vmin),
+            np.maximum(self.vmax, p.vmax),
+            self.covered_ns + p.covered_ns,
+            np.where(self.any_covered, self.lead_ns, self.lead_ns + p.lead_ns),
+            np.where(p.any_covered, p.trail_ns, self.trail_ns + p.trail_ns),
+            # A gap running from these steps into p's is the two ends joined.
+            np.maximum(np.maximum(self.longest_ns, p.longest_ns), self.trail_ns + p.lead_ns),
+            self.any_covered | p.any_covered,
+        )
+
 
 def coverage_partial(
     net,
@@ -245,15 +268,9 @@ def coverage_partial(
     ``net.start``), each standing for ``dt_ns`` (:func:`step_lengths_ns` of the window)."""
     t_s = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
     dt_ns = np.asarray(dt_ns, dtype=np.int64)
-    n = len(setup.points)
-    total = np.zeros(n, dtype=np.int64)
-    vmin = np.full(n, np.iinfo(np.int64).max)
-    vmax = np.zeros(n, dtype=np.int64)
-    covered = np.zeros(n, dtype=np.int64)
-    lead = np.zeros(n, dtype=np.int64)
-    run = np.zeros(n, dtype=np.int64)
-    longest = np.zeros(n, dtype=np.int64)
-    seen = np.zeros(n, dtype=bool)
+    acc = CoveragePartial.empty(len(setup.points))
+    total, vmin, vmax, covered = acc.total, acc.vmin, acc.vmax, acc.covered_ns
+    lead, run, longest, seen = acc.lead_ns, acc.trail_ns, acc.longest_ns, acc.any_covered
     orbits = Orbits.from_constellation(net.constellation, dut1_s=net.dut1_s)
     step = 0
     tree = cKDTree(setup.pos_m)  # the points do not move: one tree for all steps
@@ -289,32 +306,17 @@ def merge_coverage(
 ) -> CoverageResult:
     """The :class:`CoverageResult` of the window ``t_s`` from its parts, in time order (one
     part in memory at a time; the same numbers whatever the split)."""
-    n = len(setup.points)
-    total = np.zeros(n, dtype=np.int64)
-    vmin = np.full(n, np.iinfo(np.int64).max)
-    vmax = np.zeros(n, dtype=np.int64)
-    covered = np.zeros(n, dtype=np.int64)
-    run = np.zeros(n, dtype=np.int64)
-    longest = np.zeros(n, dtype=np.int64)
-    span = steps = 0
+    acc = CoveragePartial.empty(len(setup.points))
     for p in partials:
-        total += p.total
-        np.minimum(vmin, p.vmin, out=vmin)
-        np.maximum(vmax, p.vmax, out=vmax)
-        covered += p.covered_ns
-        # A gap that runs into this part continues by its lead; one that ends in it stops.
-        longest = np.maximum(longest, np.maximum(run + p.lead_ns, p.longest_ns))
-        run = np.where(p.any_covered, p.trail_ns, run + p.lead_ns)
-        span += p.span_ns
-        steps += p.steps
+        acc = acc.then(p)
     return CoverageResult(
         setup.points,
         np.asarray(t_s, dtype=np.float64),
-        total / max(steps, 1),
-        vmin,
-        vmax,
-        covered / span if span > 0 else (vmin > 0).astype(float),
-        longest / 1e9,
+        acc.total / max(acc.steps, 1),
+        acc.vmin,
+        acc.vmax,
+        acc.covered_ns / acc.span_ns if acc.span_ns > 0 else (acc.vmin > 0).astype(float),
+        acc.longest_ns / 1e9,
         setup.allowed,
         setup.block_reason,
         setup.country,
