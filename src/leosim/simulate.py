@@ -350,9 +350,7 @@ def iter_states(
         mode=net.mode,
         destinations=destinations,
     )
-    chunks = orbits.iter_ecef_m(
-        net.start, t_s, max_chunk_bytes=max_chunk_bytes, knot_s=net.knot_s
-    )
+    chunks = orbits.iter_ecef_m(net.start, t_s, max_chunk_bytes=max_chunk_bytes, knot_s=net.knot_s)
     for ts, pos in chunks:
         for k in range(len(ts)):
             yield float(ts[k]), router.step(pos[k], t_s=float(ts[k]))
@@ -623,13 +621,7 @@ def check_run_size(
     :data:`~leosim._limits.ROUTE_ROW_BYTES` per pair and step.  Time: a lower bound per
     satellite-step and per tree node.
     """
-    from ._limits import (
-        ROUTE_ROW_BYTES,
-        SECONDS_PER_SAT_STEP,
-        SECONDS_PER_TREE_NODE,
-        check_memory,
-        check_time,
-    )
+    from ._limits import ROUTE_ROW_BYTES, check_memory, check_time, routing_time_s
 
     g, n = net.num_gs, net.num_sats
     nodes = n + g
@@ -643,8 +635,7 @@ def check_run_size(
     )
     key = "ground_stations" if 40.0 * g * nodes > need / 2 else "time"
     check_memory(need, what, source=net.source, key=key)
-    seconds = n_steps * (n * SECONDS_PER_SAT_STEP + dst * nodes * SECONDS_PER_TREE_NODE) / w
-    check_time(seconds, what, source=net.source, key="time")
+    check_time(routing_time_s(n, nodes, dst, n_steps, w), what, source=net.source, key="time")
 
 
 def run_pairs(
