@@ -4,7 +4,7 @@ executor (issue 11).
 - A policy chunk that starts inside a 15 s reconfiguration slot replays the slot's earlier
   steps: per-step results equal one pass over the window (and differ without the replay, so
   the scenario really exercises it); the files are byte-identical whatever ``--chunk-s``,
-  and whatever blocks of countries the policy merge reads at a time.
+  and whatever number of values the policy merge sorts at a time.
 - Coverage parts merge exactly: gaps and covered time equal those computed by hand from the
   per-step visible counts of :func:`leosim.links.visible_counts`, whatever the split.
 - Every command's files (all bytes, and the manifest's list) are identical on the serial
@@ -284,14 +284,13 @@ def test_compare_files_are_those_of_two_evaluations(tmp_path, reference):
 
 
 @pytest.mark.parametrize("name", ["policy", "compare"])
-def test_policy_merge_in_blocks_of_countries_is_byte_identical(
+def test_policy_merge_with_a_tiny_sort_budget_is_byte_identical(
     name, tmp_path, reference, monkeypatch
 ):
-    """A merge budget of a dozen terminals: each country (25 terminals) is its own block."""
-    from leosim import chunked_policy as cp
+    """A merge budget of 7 values sorted at once: every median narrows by counting passes."""
+    from leosim import policy_merge
 
-    monkeypatch.setattr(cp, "MERGE_BLOCK_BYTES", 12 * 60 * cp.STEP_RESULT_BYTES)
-    assert len(cp.country_blocks(np.repeat(["TWN", "JPN", "PHL", "FRA"], 25), 60)) == 4
+    monkeypatch.setattr(policy_merge, "MERGE_VALUES", 7)
     ok(cli(name, tmp_path, tmp_path / "out", "--executor", "serial"))
     assert snapshot(tmp_path / "out") == reference(name)
 

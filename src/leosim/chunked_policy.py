@@ -7,8 +7,8 @@ reconfiguration slot before it (:func:`leosim.service.slot_warmup`), so per-step
 byte-identical whatever the chunk length and executor.  Chunks are kept as Parquet partitions
 (:class:`~leosim.chunkstore.ChunkStore`) and merged:
 
-- into a policy's terminal and country tables one block of whole countries at a time
-  (:func:`policy_tables`, about :data:`MERGE_BLOCK_BYTES` of per-step results);
+- into a policy's terminal and country tables one chunk at a time (:func:`policy_tables`,
+  :mod:`leosim.policy_merge`: memory bounded by the chunk length whatever the horizon);
 - into statistics over all terminals x steps by passes over the chunks
   (:func:`streamed_weighted_quantile`: exact, at most :data:`QUANTILE_VALUES` values at once).
 """
@@ -18,17 +18,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-MERGE_BLOCK_BYTES = 256 * 2**20
-"""Per-step results the merge of a policy holds at once, bytes: terminals are merged in blocks
-of whole countries of about this size (one country alone if it is larger)."""
 STEP_RESULT_BYTES = 96
-"""Memory per terminal and step of a merged block: the ten arrays of
-:class:`~leosim.latency.StepArrays` (40 bytes) and the statistics' sorts and copies."""
+"""Memory per terminal and step of a chunk in flight: the ten arrays of
+:class:`~leosim.latency.StepArrays` (40 bytes), their tables and copies."""
 QUANTILE_VALUES = 4_000_000
 """Most values :func:`streamed_weighted_quantile` sorts at once (as :mod:`leosim.order_stats`)."""
 QUANTILE_VALUE_BYTES = 40
@@ -147,19 +145,37 @@ def chunked_evaluation(
 
 def check_evaluation_memory(terms, steps: list[tuple[int, int]], *, workers: int) -> None:
     """Refuse (InputError) a chunked evaluation beyond the memory limit before any step: the
-    chunks in flight (two per worker and the one merged, all terminals) and the merge's
-    largest block, one country's terminals over the whole window
-    (:data:`STEP_RESULT_BYTES` a terminal and step)."""
+    chunks in flight (two per worker and the one stored, all terminals; :data:`STEP_RESULT_BYTES`
+    a terminal and step), then the merge's (:func:`merge_memory_bytes`), whichever is larger:
+    neither grows with the horizon, only with the chunk length and the terminals."""
     from ._limits import check_memory
 
     n_t = steps[-1][1] if steps else 0
-    country = np.unique(np.asarray(terms.country), return_counts=True)[1]
-    largest = int(country.max(initial=0))
-    block = min(len(terms), max(largest, _block_terminals(n_t)))
+    flight = STEP_RESULT_BYTES * float(in_flight_results(terms, steps, workers))
     check_memory(
-        STEP_RESULT_BYTES * float(in_flight_results(terms, steps, workers) + block * n_t),
-        f"{len(terms):,} terminals ({largest:,} in one country) over {n_t:,} time steps",
+        max(flight, merge_memory_bytes(len(terms), steps)),
+        f"{len(terms):,} terminals over {n_t:,} time steps "
+        f"in chunks of {max((b - a for a, b in steps), default=0):,}",
         key="terminals",
+    )
+
+
+def merge_memory_bytes(n_term: int, steps: list[tuple[int, int]]) -> float:
+    """Bytes the merge of one policy's chunks ``steps`` holds at once
+    (:func:`leosim.policy_merge.merge_tables`): one chunk of per-step results, the values it
+    sorts at once and its per-terminal state; whatever the number of chunks."""
+    from .policy_merge import (
+        MERGE_STEP_BYTES,
+        MERGE_TERMINAL_BYTES,
+        MERGE_VALUE_BYTES,
+        MERGE_VALUES,
+    )
+
+    longest = max((b - a for a, b in steps), default=0)
+    return float(
+        MERGE_STEP_BYTES * longest * n_term
+        + MERGE_VALUE_BYTES * MERGE_VALUES
+        + MERGE_TERMINAL_BYTES * n_term
     )
 
 
@@ -169,60 +185,17 @@ def in_flight_results(terms, steps: list[tuple[int, int]], workers: int) -> int:
     return (2 * max(1, workers) + 1) * longest * len(terms)
 
 
-def _block_terminals(n_t: int) -> int:
-    """Terminals a merged block holds over ``n_t`` steps."""
-    return max(1, MERGE_BLOCK_BYTES // (STEP_RESULT_BYTES * max(1, n_t)))
-
-
-def country_blocks(country: np.ndarray, n_t: int) -> list[np.ndarray]:
-    """Indices of the terminals of each merge block: whole countries, in code order, about
-    :data:`MERGE_BLOCK_BYTES` each over ``n_t`` steps; each block's indices increasing."""
-    codes, inv = np.unique(np.asarray(country), return_inverse=True)
-    inv = inv.reshape(-1)
-    per = np.bincount(inv, minlength=len(codes))
-    cap = _block_terminals(n_t)
-    blocks: list[list[int]] = [[]]
-    size = 0
-    for c in range(len(codes)):
-        if blocks[-1] and size + per[c] > cap:
-            blocks.append([])
-            size = 0
-        blocks[-1].append(c)
-        size += int(per[c])
-    return [np.flatnonzero(np.isin(inv, b)) for b in blocks]
-
-
 def policy_tables(store, k: int, steps: list[tuple[int, int]], setup, t_s, borders):
-    """Policy ``k``'s terminal and country tables from its chunks, one block of whole
-    countries at a time (:func:`country_blocks`): every statistic of a terminal is over its
-    own steps, every one of a country over its own terminals (in their order), so the tables
-    equal those of all terminals at once."""
+    """Policy ``k``'s terminal and country tables from its chunks in ``store``, read one
+    chunk at a time (:func:`leosim.policy_merge.merge_tables`; sorted runs spilled into a
+    folder of the store, removed after): byte-identical to those of one in-memory
+    evaluation of the window, whatever the chunks."""
+    from .policy_merge import store_source
     from .service import evaluation_result
 
-    terms = setup.terminals
-    blocks = country_blocks(terms.country, len(t_s)) if len(terms) else [np.arange(0)]
-    tts, cts, codes = [], [], []
-    for idx in blocks:
-        sub = dataclasses.replace(
-            setup,
-            terminals=terms.select(idx),
-            allowed=setup.allowed[idx],
-            reason=setup.reason[idx],
-            pop_of=setup.pop_of[idx],
-            pop_how=setup.pop_how[idx],
-        )
-        res = evaluation_result(sub, t_s, merged_steps(store, k, steps, len(terms), idx))
-        tts.append(res.terminal_table())
-        cts.append(res.country_table(borders))
-        codes.append(np.unique(np.asarray(terms.country)[idx]))
-        del res
-    if len(blocks) == 1:
-        return tts[0], cts[0]
-    back = np.argsort(np.concatenate(blocks))
-    by_code = np.argsort(np.concatenate(codes), kind="stable")
-    tt = {c: np.concatenate([t[c] for t in tts])[back] for c in tts[0]}
-    ct = {c: np.concatenate([t[c] for t in cts])[by_code] for c in cts[0]}
-    return tt, ct
+    with tempfile.TemporaryDirectory(prefix=".merge-", dir=store.root) as spill:
+        src = store_source(store, k, steps, len(setup.terminals), Path(spill))
+        return evaluation_result(setup, t_s, None, source=src).tables(borders)
 
 
 def step_tables(out) -> dict:
@@ -236,24 +209,6 @@ def step_tables(out) -> dict:
         if f.name != "visible"
     }
     return {"steps": pa.table(cols), "visible": pa.table({"visible": out.visible})}
-
-
-def merged_steps(store, k: int, steps: list[tuple[int, int]], n_term: int, who: np.ndarray):
-    """Policy ``k``'s per-step results over the window for terminals ``who`` (indices), from
-    its chunks in the store (one chunk read at a time)."""
-    from .latency import StepArrays
-
-    n_t = steps[-1][1] if steps else 0
-    out = StepArrays.empty(n_t, len(who))
-    for j, (a, b) in enumerate(steps):
-        idx = k * len(steps) + j
-        tab = store.read(idx, "steps")
-        for name in tab.column_names:
-            rows = tab.column(name).to_numpy().reshape(b - a, n_term)
-            getattr(out, name)[a:b] = rows[:, who]
-        out.visible += store.read(idx, "visible").column("visible").to_numpy()[who]
-        del tab
-    return out
 
 
 # ---------------------------------------------------------------------------- streamed statistics

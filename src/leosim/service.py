@@ -30,6 +30,7 @@ beyond the gateway is not modelled).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,9 @@ class ServiceResult:
     gateway_name: np.ndarray | None = None
     pop_paths: StepArrays | None = None
     latency: LatencyModel | None = None
+    source: object = None
+    """A :class:`~leosim.policy_merge.StepSource` the tables read the per-step results from
+    (those of a chunked evaluation, whose per-step arrays are then None)."""
 
     @property
     def served(self) -> np.ndarray:
@@ -97,79 +101,30 @@ class ServiceResult:
 
     def reason(self) -> np.ndarray:
         """Why each terminal was not served at some steps ("" if always served)."""
-        out = self.block_reason.copy()
-        never_vis = (self.visible == 0) & (out == "")
-        out[never_vis] = "no satellite in view"
-        part = (out == "") & (self.served_fraction < 1.0)
-        out[part] = "no allowed gateway reachable at some steps"
-        return out
+        from .policy_merge import block_reasons
 
-    def median_step(self) -> np.ndarray:
-        """Per terminal, the step of its median PoP round trip (the lower median of the served
-        steps), or -1 if never served: the parts at that step add up to the median."""
-        rtt = self.pop_paths.rtt_pop_ms
-        count = np.isfinite(rtt).sum(axis=0)
-        order = np.argsort(rtt, axis=0, kind="stable")  # NaN sorts last
-        mid = np.maximum((count - 1) // 2, 0)
-        step = order[mid, np.arange(rtt.shape[1])] if len(rtt) else np.zeros(0, dtype=np.int64)
-        return np.where(count > 0, step, -1)
+        return block_reasons(self.block_reason, self.visible, self.served_fraction)
+
+    def tables(self, borders: Borders | None = None) -> tuple[dict, dict]:
+        """The columns of ``terminals.csv`` and ``countries.csv`` (:meth:`terminal_table`,
+        :meth:`country_table`), read from ``source`` one chunk of steps at a time, or from
+        the per-step arrays as one chunk (:func:`leosim.policy_merge.merge_tables`)."""
+        from .policy_merge import array_source, merge_tables
+
+        src = self.source
+        if src is None:
+            pp = self.pop_paths
+            cols = {f.name: getattr(pp, f.name) for f in dataclasses.fields(pp)} if pp else {}
+            cols.update(rtt_gw_ms=self.rtt_ms, gateway=self.gateway)
+            src = array_source(cols, self.visible, len(self.t_s))
+        return merge_tables(self, src, borders)
 
     def terminal_table(self) -> dict[str, np.ndarray]:
-        """Columns of ``terminals.csv``."""
-        t = self.terminals
-        gw_countries = []
-        landing = self.landing_gateway
-        for k in range(len(t)):
-            g = landing[:, k]
-            used = np.unique(self.gateway_country[g[g >= 0]]) if (g >= 0).any() else []
-            gw_countries.append(";".join(sorted(used)))
-        out = {
-            "terminal_id": t.terminal_id.astype(str).astype(object),
-            "latitude_deg": t.latitude_deg,
-            "longitude_deg": t.longitude_deg,
-            "country": t.country.astype(object),
-            "weight": t.weight,
-            "served_fraction": self.served_fraction,
-        }
-        out.update(self._pop_columns())
-        out.update(
-            {
-                "median_rtt_gateway_ms": _nan_stat(np.nanmedian, self.rtt_ms),
-                "p95_rtt_gateway_ms": _nan_stat(np.nanpercentile, self.rtt_ms, 95),
-                "gateway_countries": np.array(gw_countries, dtype=object),
-                "reason": self.reason().astype(object),
-                "state": (self.state if self.state is not None else np.full(len(t), "")).astype(
-                    object
-                ),
-            }
-        )
-        return out
-
-    def _pop_columns(self) -> dict[str, np.ndarray]:
-        """PoP, gateway and the PoP round trip (median, p95, parts at the median step)."""
-        pp, n = self.pop_paths, len(self.terminals)
-        step = self.median_step()
-        j = np.arange(n)
-        ok = step >= 0
-        s = np.where(ok, step, 0)
-
-        def at(a: np.ndarray) -> np.ndarray:
-            return np.where(ok, a[s, j], np.nan) if len(a) else np.full(n, np.nan)
-
-        gw = np.where(ok, pp.pop_gateway[s, j], -1) if len(pp.pop_gateway) else np.full(n, -1)
-        names = np.where(gw >= 0, self.gateway_name[np.maximum(gw, 0)], "").astype(object)
-        overhead = np.where(ok, self.latency.access_overhead_ms, np.nan)
-        return {
-            "pop": np.asarray(self.pops.code)[self.pop].astype(object),
-            "pop_source": np.asarray(self.pop_source, dtype=object),
-            "gateway": names,
-            "median_rtt_pop_ms": at(pp.rtt_pop_ms),
-            "p95_rtt_pop_ms": _nan_stat(np.nanpercentile, pp.rtt_pop_ms, 95),
-            "radio_ms": at(pp.radio_ms),
-            "lasers_ms": at(pp.lasers_ms),
-            "fibre_ms": at(pp.fibre_ms),
-            "overhead_ms": overhead,
-        }
+        """Columns of ``terminals.csv``: per terminal its served fraction, PoP and gateway,
+        the median (the parts at its step) and p95 of its round trip to the PoP, the median
+        and p95 light time to the nearest allowed gateway, where its traffic lands, and why
+        it was not served."""
+        return self.tables()[0]
 
     def country_table(self, borders: Borders | None = None) -> dict[str, np.ndarray]:
         """Columns of ``countries.csv``: served share, RTT and where traffic lands, per country.
@@ -180,64 +135,7 @@ class ServiceResult:
         lists ``code:share`` of the terminals' PoPs.  ``*_rtt_pop_ms`` are round trips to the
         PoP, ``*_rtt_gateway_ms`` light time to the nearest allowed gateway.
         """
-        t = self.terminals
-        w = t.weight
-        rows = [
-            self._country_row(c, np.flatnonzero(t.country == c), w, borders)
-            for c in np.unique(t.country)
-        ]
-        keys = list(rows[0]) if rows else list(_COUNTRY_COLUMNS)
-        text = {"country", "name", "landing", "policy_block", "state", "pops"}
-        return {
-            k: np.asarray([r[k] for r in rows], dtype=object if k in text else None) for k in keys
-        }
-
-    def _country_row(self, c: str, sel: np.ndarray, w: np.ndarray, borders) -> dict:
-        ww = w[sel]
-        s = self.served[:, sel]
-        total = ww.sum() * max(len(self.t_s), 1)
-        share = min(1.0, float((s * ww).sum() / total)) if total > 0 else 0.0
-        lands = self.landing_gateway[:, sel]
-        g = lands[lands >= 0]
-        lw = np.broadcast_to(ww, lands.shape)[lands >= 0]
-        rw = np.broadcast_to(ww, s.shape)[s]
-        landing, foreign = [], np.nan
-        if len(g):
-            lc, sh = _shares(self.gateway_country[g], lw)
-            landing = [f"{lc[i]}:{sh[i]:.3f}" for i in range(len(lc))]
-            foreign = min(1.0, float(sh[lc != c].sum()))
-        pc, psh = _shares(np.asarray(self.pops.code)[self.pop[sel]], ww)
-        blocks = self.block_reason[sel]
-        rtt_gw = self.rtt_ms[:, sel][s]
-        pp = self.pop_paths
-        rtt_pop = pp.rtt_pop_ms[:, sel]
-        served_pop = np.isfinite(rtt_pop)
-        wp = np.broadcast_to(ww, served_pop.shape)[served_pop]
-        med = _weighted_median_index(rtt_pop[served_pop], wp)
-
-        def part(a: np.ndarray) -> float:
-            return float(a[:, sel][served_pop][med]) if med >= 0 else np.nan
-
-        return {
-            "country": c or "(sea)",
-            "name": borders.name_of(c) if borders is not None and c in borders else "",
-            "terminals": len(sel),
-            "weight": float(ww.sum()),
-            "served_share": share,
-            "pops": ";".join(f"{pc[i]}:{psh[i]:.3f}" for i in range(len(pc))),
-            "median_rtt_pop_ms": part(pp.rtt_pop_ms),
-            "p95_rtt_pop_ms": weighted_quantile(rtt_pop[served_pop], wp, 0.95),
-            "radio_ms": part(pp.radio_ms),
-            "lasers_ms": part(pp.lasers_ms),
-            "fibre_ms": part(pp.fibre_ms),
-            "overhead_ms": self.latency.access_overhead_ms if med >= 0 else np.nan,
-            "median_rtt_gateway_ms": weighted_quantile(rtt_gw, rw, 0.5),
-            "p95_rtt_gateway_ms": weighted_quantile(rtt_gw, rw, 0.95),
-            "foreign_landing_share": foreign,
-            "landing": ";".join(landing),
-            "policy_block": ";".join(np.unique(blocks[blocks != ""])),
-            "state": str(self.state[sel][0]) if self.state is not None else "",
-        }
+        return self.tables(borders)[1]
 
 
 _COUNTRY_COLUMNS = (
@@ -262,17 +160,6 @@ _COUNTRY_COLUMNS = (
 )
 
 
-def _nan_stat(fn, a: np.ndarray, *args) -> np.ndarray:
-    """``fn(a, *args, axis=0)`` over the served steps, NaN for never-served columns."""
-    if not len(a):
-        return np.full(a.shape[1], np.nan)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return fn(a, *args, axis=0)
-
-
 def _shares(labels: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted share of each label, largest first (ties by label)."""
     if len(labels) == 0:
@@ -290,10 +177,6 @@ def _weighted_quantile_index(x: np.ndarray, w: np.ndarray, q: float) -> int:
     order = np.argsort(x, kind="stable")
     cw = np.cumsum(w[order])
     return int(order[np.searchsorted(cw, q * cw[-1])])
-
-
-def _weighted_median_index(x: np.ndarray, w: np.ndarray) -> int:
-    return _weighted_quantile_index(x, w, 0.5)
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
@@ -534,8 +417,11 @@ def evaluate_steps(
     return out
 
 
-def evaluation_result(setup: EvaluationSetup, t_s: np.ndarray, out: StepArrays) -> ServiceResult:
-    """The :class:`ServiceResult` of the per-step results ``out`` at times ``t_s``."""
+def evaluation_result(
+    setup: EvaluationSetup, t_s: np.ndarray, out: StepArrays | None, source=None
+) -> ServiceResult:
+    """The :class:`ServiceResult` of the per-step results ``out`` at times ``t_s`` (or of those
+    that ``source``, a :class:`~leosim.policy_merge.StepSource`, reads chunk by chunk)."""
     policy, gw = setup.policy, setup.policy.gateways
     return ServiceResult(
         policy.name,
@@ -543,10 +429,10 @@ def evaluation_result(setup: EvaluationSetup, t_s: np.ndarray, out: StepArrays) 
         np.asarray(t_s, dtype=np.float64),
         setup.allowed,
         setup.reason,
-        out.rtt_gw_ms,
-        out.gateway,
+        out.rtt_gw_ms if out is not None else None,
+        out.gateway if out is not None else None,
         np.asarray(gw.country),
-        out.visible,
+        out.visible if out is not None else None,
         policy.state_of(setup.terminals.country),
         pops=policy.pops,
         pop=setup.pop_of,
@@ -554,6 +440,7 @@ def evaluation_result(setup: EvaluationSetup, t_s: np.ndarray, out: StepArrays) 
         gateway_name=np.asarray(gw.name),
         pop_paths=out,
         latency=setup.latency,
+        source=source,
     )
 
 
