@@ -2,13 +2,15 @@
 
 - The outputs are byte-identical (every file, and the manifest's sizes and SHA-256) on the
   serial executor, local worker processes, a 2-worker Dask ``LocalCluster`` and a local Ray
-  (opt-in: ``LEOSIM_TEST_RAY=1``, as Ray alone takes 15-60 s to start here),
+  that leosim starts and shuts down itself (no Ray process of it left afterwards),
   and equal to the rows of the pre-existing in-memory path (:func:`leosim.simulate.run_pairs`,
   :func:`leosim.simulate.iter_chunks` with the previous step's forwarding state carried over).
 - A run killed (SIGKILL) at seeded random moments and then resumed with ``resume=True`` ends
   byte-identical to an uninterrupted run: 21 trials in forked copies of this process, killed at
   a random step of a chunk's write (torn files included) or at a random time, and real
   ``leosim run`` processes killed with SIGKILL while their worker processes route.
+- A ``leosim run --executor ray`` killed (SIGKILL) while Ray's tasks run leaves no process
+  behind (Ray's agents used to outlive it by 60 s); resuming finishes it byte-identical.
 - Damaged finished chunks, another scenario, a concurrent run and missing extras are refused
   or recomputed with one-line errors.
 """
@@ -101,14 +103,19 @@ def test_plan_chunks_by_time_not_by_workers():
 # ----------------------------------------------------------------------------- executors
 
 
+_REFS: dict[str, tuple] = {}  # kept for the Ray tests, which run after every other module
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """An uninterrupted serial run of the 20-step scenario (4 chunks), plot included."""
-    out = tmp_path_factory.mktemp("ref") / "out"
-    text = scenario_text(20, 0.5, plot=True)
-    res = run(text, out, executor="serial")
-    assert res.num_chunks == 4 and res.chunks_resumed == 0
-    return text, out, snapshot(out)
+    if "run" not in _REFS:
+        out = tmp_path_factory.mktemp("ref") / "out"
+        text = scenario_text(20, 0.5, plot=True)
+        res = run(text, out, executor="serial")
+        assert res.num_chunks == 4 and res.chunks_resumed == 0
+        _REFS["run"] = text, out, snapshot(out)
+    return _REFS["run"]
 
 
 def test_serial_chunks_equal_the_in_memory_path(reference):
@@ -153,19 +160,36 @@ def test_dask_local_cluster_gives_identical_outputs(reference, tmp_path):
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.skipif(
-    not os.environ.get("LEOSIM_TEST_RAY"),
-    reason="a local Ray takes 15-60 s to start on 2 cores: set LEOSIM_TEST_RAY=1",
-)
+def _ray_head_processes(pid: int) -> list[str]:
+    """Command lines of the live processes of the Ray session that process ``pid`` started
+    (gcs_server, raylet, dashboard, monitors: their arguments name the session folder
+    ``session_<date>_<time>_<pid>``)."""
+    found = []
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "/session_" in cmd and f"_{pid}/" in cmd:
+            found.append(cmd[:120])
+    return found
+
+
+@pytest.mark.ray  # the one test of leosim starting its own local Ray in this process
 def test_ray_local_gives_identical_outputs(reference, tmp_path):
-    pytest.importorskip("ray")
+    ray = pytest.importorskip("ray")
+    assert not ray.is_initialized()  # conftest.py runs it before the session's Ray
     text, _, ref = reference
     res = run(text, tmp_path / "out", executor="ray", workers=2)
     assert res.executor == "ray"
     assert snapshot(tmp_path / "out") == ref
-    import ray
-
     assert not ray.is_initialized()  # shut down at the end
+    if sys.platform.startswith("linux"):
+        deadline = time.monotonic() + 10
+        while _ray_head_processes(os.getpid()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _ray_head_processes(os.getpid()) == []
 
 
 # ----------------------------------------------------------------------------- kill and resume
@@ -378,6 +402,50 @@ def test_sigterm_stops_a_dask_run_cleanly_and_resume_finishes_it(trial_reference
     ]
     assert not out.exists() and _finished_chunks(out) >= 1
     assert run(text, out, resume=True).chunks_resumed >= 1
+    assert snapshot(out) == ref and leftovers(tmp_path) == []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+@linux_only
+@pytest.mark.ray
+def test_sigkill_of_a_ray_run_leaves_no_ray_process(trial_reference, tmp_path):
+    """``leosim run --executor ray`` (a local Ray it starts itself) killed with SIGKILL once a
+    chunk is stored: within 10 s no process of its session is left (Ray's head processes die
+    with it through Ray's fate sharing; its dashboard and runtime-env agents used to stay 60 s,
+    which leosim's watchdog now ends); resuming finishes it byte-identical."""
+    pytest.importorskip("ray")
+    text, ref, _ = trial_reference
+    (tmp_path / "s.toml").write_text(text)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "leosim", "run", "s.toml", "--out", "out", "-q"]
+    p = subprocess.Popen(
+        [*cmd, "--executor", "ray", "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    t0 = time.monotonic()
+    while p.poll() is None and _finished_chunks(out) < 1 and time.monotonic() - t0 < 120:
+        time.sleep(0.002)
+    running = [_cmdline(q) for q in _session_processes(p.pid)]
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+    assert p.wait(timeout=30) == -signal.SIGKILL, p.stderr.read()
+    assert any(b"raylet" in c for c in running) and any(b"ray::" in c for c in running), running
+    deadline = time.monotonic() + 10
+    while _session_processes(p.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _session_processes(p.pid) == [], [_cmdline(q)[:80] for q in _session_processes(p.pid)]
+    assert not out.exists() and 0 < _finished_chunks(out) < 6
+    assert 0 < run(text, out, resume=True).chunks_resumed < 6
     assert snapshot(out) == ref and leftovers(tmp_path) == []
 
 

@@ -8,8 +8,8 @@ executor (issue 11).
 - Coverage parts merge exactly: gaps and covered time equal those computed by hand from the
   per-step visible counts of :func:`leosim.links.visible_counts`, whatever the split.
 - Every command's files (all bytes, and the manifest's list) are identical on the serial
-  executor, 2 local processes and a 2-worker Dask ``LocalCluster``; and on one local Ray
-  shared by the module (``leosim run`` too), skipped when ray is not installed.
+  executor, 2 local processes and a 2-worker Dask ``LocalCluster``; and on the local Ray
+  of the session (``leosim run`` too; tests/conftest.py), skipped when ray is not installed.
 - Killed (SIGKILL, torn files included) at seeded random points of the chunk store's writes,
   21 times across the three commands, then ``--resume``: byte-identical every time.
 - A missing extra is the one-line error naming it.
@@ -432,26 +432,16 @@ def test_an_address_without_an_executor_is_one_line(name, tmp_path):
     ]
 
 
-# ----------------------------------------------------------------------------- Ray (last: a
-# module-wide Ray must not be inherited by the forked children above)
+# ----------------------------------------------------------------------------- Ray (run last,
+# on the session's Ray: tests/conftest.py)
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray (2 CPUs) for the module: the executors attach to it and leave it up."""
-    ray = pytest.importorskip("ray")
-    import logging
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    yield ray
-    ray.shutdown()
-
-
-def test_a_local_ray_gives_identical_files_for_every_command(local_ray, tmp_path, reference):
+@pytest.mark.ray
+def test_a_local_ray_gives_identical_files_for_every_command(ray_session, tmp_path, reference):
     for name in ("run", "policy", "compare", "coverage", "capacity", "cities"):
         ref = reference(name)
         out = tmp_path / name
         ok(cli(name, tmp_path, out, "--executor", "ray", "--workers", "2"))
         assert snapshot(out) == ref, name
-        assert local_ray.is_initialized()  # attached to, not shut down
+        assert ray_session.is_initialized()  # attached to, not shut down
     assert leftovers(tmp_path) == []

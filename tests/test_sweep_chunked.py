@@ -238,16 +238,12 @@ def test_resume_after_a_policy_changed_is_refused_in_one_line(tmp_path):
     assert line.startswith("error: ") and "run without --resume" in line, line
 
 
-# ----------------------------------------------------------------------------- Ray (last)
+# ----------------------------------------------------------------------------- Ray (run last,
+# on the session's Ray: tests/conftest.py)
 
 
-def test_a_local_ray_gives_identical_files(tmp_path, reference):
-    ray = pytest.importorskip("ray")
-    import logging
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    try:
-        ok(cli(tmp_path, tmp_path / "out", "--executor", "ray", "--workers", "2"))
-    finally:
-        ray.shutdown()
+@pytest.mark.ray
+def test_a_local_ray_gives_identical_files(ray_session, tmp_path, reference):
+    ok(cli(tmp_path, tmp_path / "out", "--executor", "ray", "--workers", "2"))
+    assert ray_session.is_initialized()  # attached to, not shut down
     assert snapshot(tmp_path / "out") == reference

@@ -368,21 +368,133 @@ class DaskExecutor(Executor):
             yield i, res
 
 
+_RAY_WATCHDOG = r"""
+import os, re, signal, sys, time
+for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+    signal.signal(getattr(signal, name), signal.SIG_IGN)
+marker, owner = sys.argv[1].encode() + b"\0", int(sys.argv[2])
+logs = re.compile(r"/session_[0-9_-]+_%d/" % owner)
+me, sid = os.getpid(), os.getsid(0)
+
+
+def ours(pid):
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        if int(fh.read().rpartition(b")")[2].split()[3]) != sid:
+            return False
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        if marker in fh.read():
+            return True
+    fds = f"/proc/{pid}/fd"
+    return any(logs.search(os.readlink(f"{fds}/{f}")) for f in os.listdir(fds))
+
+
+sys.stdin.buffer.read()  # end of file: the process that started the Ray has ended or closed it
+quiet, t0 = 0, time.monotonic()
+while quiet < 2 and time.monotonic() - t0 < 10:
+    found = 0
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) not in (me, owner):
+            try:
+                if ours(d):
+                    os.kill(int(d), signal.SIGKILL)
+                    found += 1
+            except OSError:
+                pass
+    quiet = 0 if found else quiet + 1
+    time.sleep(0.1)
+"""
+"""The watchdog of a local Ray that leosim starts (Linux): it waits for the end of its stdin,
+the pipe only leosim holds, which the kernel closes when leosim ends (SIGKILL included), then
+SIGKILLs every other process of leosim's session that has the marker ``LEOSIM_RAY_OWNER=<nonce>`` in
+its environment (leosim sets it while :func:`ray.init` starts Ray's processes, and it passes on
+to their children) or a file open in Ray's session folder of leosim's pid
+(``.../session_<date>_<time>_<pid>/``: the logs every Ray process writes; the agents that the
+raylet starts do not always keep the marker)."""
+
+RAY_OWNER_VAR = "LEOSIM_RAY_OWNER"
+"""Environment variable marking the processes of a local Ray that leosim started."""
+
+
+def _start_ray_watchdog() -> tuple[Any, str] | None:
+    """Start the watchdog of :data:`_RAY_WATCHDOG`: ``(process, marker)``, or None where
+    ``/proc`` is not there to find the processes by their environment."""
+    import secrets
+    import subprocess
+
+    if not sys.platform.startswith("linux") or not os.path.isdir("/proc"):
+        return None
+    marker = f"{RAY_OWNER_VAR}={os.getpid()}-{secrets.token_hex(8)}"
+    env = {k: v for k, v in os.environ.items() if k != RAY_OWNER_VAR}
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _RAY_WATCHDOG, marker, str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError:
+        return None
+    return proc, marker
+
+
+@contextlib.contextmanager
+def _local_ray_start(ray, marker: str | None) -> Iterator[None]:
+    """What ``ray.init`` of a local instance runs under.
+
+    - Ray's ``uv run`` integration off, unless ``RAY_ENABLE_UV_RUN_RUNTIME_ENV`` is set: under
+      ``uv run`` (Ray >= 2.45, on by default) Ray uploads the working directory and starts
+      every worker as ``uv run python ...`` in its copy, which syncs a new virtual environment
+      there (1.2 GB here) and compiles leosim's numba kernels again: 80-90 s before the first
+      chunk on 2 cores, against 10-15 s without it.  A local instance runs on this machine
+      with this interpreter, so the workers need none of it.  Ray reads the variable when it
+      is imported (``ray/_private/ray_constants.py``, "RAY_ENABLE_UV_RUN_RUNTIME_ENV") and
+      looks the constant up in each ``ray.init``, so it is switched there for this call.
+    - The marker of :func:`_start_ray_watchdog` in the environment, so that every process
+      Ray starts carries it.
+    """
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    uv_hook = getattr(constants, "RAY_ENABLE_UV_RUN_RUNTIME_ENV", None)
+    switch = uv_hook is not None and "RAY_ENABLE_UV_RUN_RUNTIME_ENV" not in os.environ
+    if switch:
+        constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
+    name, value = marker.partition("=")[::2] if marker else (None, None)
+    if name:
+        os.environ[name] = value
+    try:
+        yield
+    finally:
+        if name:
+            os.environ.pop(name, None)
+        if switch:
+            constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = uv_hook
+
+
 class RayExecutor(Executor):
-    """Ray: the cluster at ``address``, or a local instance with ``workers`` CPUs."""
+    """Ray: the cluster at ``address``, or a local instance with ``workers`` CPUs.
+
+    A local instance that this executor starts is shut down by :meth:`close`; if this process
+    is killed instead (SIGKILL included), Ray's head processes get SIGKILL from the kernel
+    (Ray's own fate sharing, ``prctl(PR_SET_PDEATHSIG)``), and a watchdog process
+    (:data:`_RAY_WATCHDOG`) ends the others within a second or so: the raylet's dashboard and
+    runtime-env agents would otherwise wait 60 s to report the raylet's death to the dead GCS.
+    """
 
     name = "ray"
 
     def start(self) -> None:
         ray = _import_extra("ray", "ray")
         self._ray = ray
+        self._watchdog = None
         kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         self._owned = not ray.is_initialized()
         if not self._owned:  # this process already runs Ray (e.g. a notebook): use it, keep it
             self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         elif self.address is None:
+            self._watchdog = _start_ray_watchdog()
             try:
-                ray.init(num_cpus=self.workers, **kw)
+                with _local_ray_start(ray, self._watchdog and self._watchdog[1]):
+                    ray.init(num_cpus=self.workers, **kw)
             except (OSError, RuntimeError, ConnectionError) as exc:
                 raise LeosimError(f"cannot start a local Ray instance: {exc}") from None
         else:
@@ -400,6 +512,13 @@ class RayExecutor(Executor):
         if ray is not None and getattr(self, "_owned", True) and ray.is_initialized():
             with contextlib.suppress(Exception):
                 ray.shutdown()
+        watchdog, self._watchdog = getattr(self, "_watchdog", None), None
+        if watchdog is not None:  # ends what shutdown left (nothing, usually), then exits
+            proc = watchdog[0]
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=0.5 if abort else 5)
 
     def run_tasks(self, fn, tasks):
         ray = self._ray
