@@ -141,8 +141,9 @@ def _collect(blocks, tg, per, live, lo, hi, r, out) -> None:
         keys = order_keys(v)
         for j in range(per):
             ok, t = _targets(g, per, j, keys, live, lo, hi)
-            tid.append(t)
-            val.append(np.asarray(v, dtype=np.float64)[ok])
+            if len(t):  # no empty array kept per block: memory bounded by max_values
+                tid.append(t)
+                val.append(np.asarray(v, dtype=np.float64)[ok])
     t = np.concatenate(tid) if tid else np.zeros(0, dtype=np.int64)
     v = np.concatenate(val) if val else np.zeros(0)
     order = np.lexsort((v, t))

@@ -25,7 +25,7 @@ bottleneck (:func:`servable_subscribers`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,7 @@ from .capacity import CapacityModel, incidence_from_pairs
 from .errors import InputError
 from .ground import geodetic_to_ecef_m, local_up
 from .links import best_per_group, ground_links
+from .order_stats import grouped_ranks
 from .routing import RoutingState
 
 LINK_KIND_ORDER = ("downlink", "uplink", "isl", "feeder", "gateway", "beam")
@@ -349,47 +350,20 @@ def servable_subscribers_multipath(
 
 @dataclass
 class CapacityRun:
-    """Per-step results of :func:`run_subscriber_capacity`."""
+    """What :func:`run_subscriber_capacity` finds over its window: the per-step columns are
+    streamed (``on_steps`` of :func:`subscriber_result`), only these summaries are kept."""
 
     t_s: np.ndarray
     rates_mbps: list[float]
-    servable: np.ndarray
-    """``(n_steps, n_rates)`` subscribers servable at each rate on the shortest paths."""
-    bottleneck_kind: np.ndarray
-    """``(n_steps, n_rates)`` kind of the link that limits it."""
-    servable_multipath: np.ndarray
-    """``(n_steps, n_rates)`` servable when each cell may use every satellite it sees."""
-    bottleneck_kind_multipath: np.ndarray
-    routed_share: np.ndarray
-    """Share of the subscribers whose cell has a route at each step."""
-    served_gbps: np.ndarray
-    demand_gbps: np.ndarray
-    lp_total_gbps: np.ndarray
+    servable_rows: list[dict]
+    """One row a rate: servable subscribers (min and median over the steps) with and without
+    multipath, and the kinds of link that limit them (``kind:steps``, most steps first)."""
     country_rows: list[dict]
     kind_rows: list[dict]
 
     def summary_rows(self) -> list[dict]:
-        rows = []
-        for j, r in enumerate(self.rates_mbps):
-            kinds, counts = np.unique(self.bottleneck_kind[:, j], return_counts=True)
-            km, cm = np.unique(self.bottleneck_kind_multipath[:, j], return_counts=True)
-            rows.append(
-                {
-                    "rate_mbps": r,
-                    "servable_multipath_min": float(np.min(self.servable_multipath[:, j])),
-                    "servable_multipath_median": float(np.median(self.servable_multipath[:, j])),
-                    "bottleneck_multipath": ";".join(
-                        f"{k}:{c}" for k, c in sorted(zip(km, cm, strict=True), key=lambda x: -x[1])
-                    ),
-                    "servable_shortest_path_min": float(np.min(self.servable[:, j])),
-                    "servable_shortest_path_median": float(np.median(self.servable[:, j])),
-                    "bottleneck_shortest_path": ";".join(
-                        f"{k}:{c}"
-                        for k, c in sorted(zip(kinds, counts, strict=True), key=lambda x: -x[1])
-                    ),
-                }
-            )
-        return rows
+        """The rows of ``servable.csv`` (:attr:`servable_rows`)."""
+        return self.servable_rows
 
 
 @dataclass
@@ -548,36 +522,274 @@ def subscriber_steps(net, setup: SubscriberSetup, t_s, on_progress=None) -> dict
     return {"steps": arrays(steps), "countries": arrays(countries), "kinds": arrays(kinds)}
 
 
+# ---------------------------------------------------------------------------- streamed merges
+
+MERGE_MAX_VALUES = 4_000_000
+"""Most values the merges' medians sort at once (:func:`leosim.order_stats.grouped_ranks`);
+more are narrowed down by counting passes over the chunks first."""
+
+Parts = Callable[..., Iterable[dict[str, dict]]]
+"""``parts(names)``: the records of a window's chunks in time order (``name -> columns``), of
+the tables ``names`` only (all with none); every call reads them again, one chunk at a time."""
+
+
+def replay(records: list[dict[str, dict]]) -> Parts:
+    """The :data:`Parts` of records held in memory (one pass over a whole window)."""
+
+    def parts(names: tuple[str, ...] | None = None):
+        for rec in records:
+            yield rec if names is None else {n: rec[n] for n in names}
+
+    return parts
+
+
+def _chunks(t_s: np.ndarray, parts: Parts, names: tuple[str, ...], key: str):
+    """``(times, record)`` of every chunk in order: a chunk's times are the next
+    ``len(record["steps"][key])`` of ``t_s``; RuntimeError unless they cover ``t_s`` exactly."""
+    t_s = np.asarray(t_s)
+    a = 0
+    for rec in parts(names):
+        m = len(rec["steps"][key])
+        yield t_s[a : a + m], rec
+        a += m
+    if a != len(t_s):
+        raise RuntimeError(f"the chunks hold {a} steps, the window {len(t_s)}")  # a bug
+
+
+def _pairwise_leaves(n: int):
+    """numpy's pairwise summation of ``n`` values (``pairwise_sum`` of
+    numpy/_core/src/umath/loops_utils.h.src), in post order: a leaf's length (at most 128
+    values, which ``np.add.reduce`` sums alone exactly so), or 0 to add the last two sums."""
+    if n <= 128:
+        yield n
+        return
+    n2 = n // 2
+    n2 -= n2 % 8
+    yield from _pairwise_leaves(n2)
+    yield from _pairwise_leaves(n - n2)
+    yield 0
+
+
+class PairwiseSum:
+    """``np.add.reduce`` of ``n`` float64 values bit for bit (so ``np.mean`` is the total over
+    ``n``), the values pushed in order in blocks of any length: memory of one leaf (128
+    values) and one partial sum per level (``log2(n / 128)``).
+
+    >>> v = np.random.default_rng(1).random(1000)
+    >>> s = PairwiseSum(len(v)); s.push(v[:3]); s.push(v[3:])
+    >>> bool(s.total() == np.add.reduce(v))
+    True
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._plan = _pairwise_leaves(n) if n > 0 else iter(())
+        self._sums: list[float] = []
+        self._leaf: list[np.ndarray] = []
+        self._have = 0
+        self._need = self._next_leaf()
+
+    def _next_leaf(self) -> int:
+        for step in self._plan:
+            if step:
+                return step
+            b = self._sums.pop()
+            self._sums.append(self._sums.pop() + b)
+        return 0
+
+    def push(self, values) -> None:
+        """The next values, in order."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        while len(v):
+            if self._need == 0:
+                raise ValueError(f"more than the {self.n} values announced")
+            take = min(self._need - self._have, len(v))
+            self._leaf.append(v[:take])
+            self._have += take
+            v = v[take:]
+            if self._have == self._need:
+                leaf = np.concatenate(self._leaf)
+                self._sums.append(float(np.add.reduce(leaf)) if len(leaf) else 0.0)
+                self._leaf, self._have = [], 0
+                self._need = self._next_leaf()
+
+    def total(self) -> float:
+        """The sum, once all ``n`` values are in."""
+        if self.n == 0:
+            return 0.0
+        if self._need or self._have:
+            raise ValueError(f"fewer than the {self.n} values announced")
+        return self._sums[0]
+
+
+class StepStats:
+    """``np.min`` and ``np.median`` over the steps of ``n_groups`` per-step values, exactly,
+    with memory of a few numbers per group: :meth:`add` takes each chunk's ``(steps,
+    n_groups)`` values once; :meth:`median` reads them again (any order) and finds the middle
+    values by counting passes (:func:`leosim.order_stats.grouped_ranks`).  As numpy: NaN if a
+    group holds a NaN (or no value), infinities sort at the ends, an even count gives the mean
+    of the two middle values ``(a + b) / 2``; a median of zero is ``0.0`` (numpy may give
+    ``-0.0``, which the CSV files write as ``0`` too)."""
+
+    def __init__(self, n_groups: int) -> None:
+        self.count = np.zeros(n_groups, dtype=np.int64)
+        self.nan = np.zeros(n_groups, dtype=np.int64)
+        self.neg_inf = np.zeros(n_groups, dtype=np.int64)
+        self.pos_inf = np.zeros(n_groups, dtype=np.int64)
+        self._min = np.full(n_groups, np.inf)
+        self.finite_min = np.full(n_groups, np.inf)
+        self.finite_max = np.full(n_groups, -np.inf)
+
+    def add(self, values: np.ndarray) -> None:
+        """One chunk's values, ``(steps, n_groups)``."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1, len(self.count))
+        if not len(v):
+            return
+        fin = np.isfinite(v)
+        z = v + 0.0  # -0.0 as 0.0: the order statistics' keys tell them apart, numpy does not
+        self.count += len(v)
+        self.nan += np.isnan(v).sum(axis=0)
+        self.neg_inf += (v == -np.inf).sum(axis=0)
+        self.pos_inf += (v == np.inf).sum(axis=0)
+        self._min = np.minimum(self._min, np.min(v, axis=0))  # a NaN stays
+        self.finite_min = np.minimum(self.finite_min, np.where(fin, z, np.inf).min(axis=0))
+        self.finite_max = np.maximum(self.finite_max, np.where(fin, z, -np.inf).max(axis=0))
+
+    def min(self) -> np.ndarray:
+        """``np.min`` of each group (NaN where it has no value)."""
+        return np.where(self.count > 0, self._min, np.nan)
+
+    def median(self, blocks: Callable[[], Iterable[np.ndarray]], max_values: int) -> np.ndarray:
+        """``np.median`` of each group; ``blocks()`` yields the ``(steps, n_groups)`` values
+        of :meth:`add` again, in any order and split."""
+        n, g = self.count, len(self.count)
+        n_fin = n - self.nan - self.neg_inf - self.pos_inf
+        mid = np.stack([(n - 1) // 2, np.where(n % 2 == 0, n // 2, -1)], axis=1)
+        inner = mid - self.neg_inf[:, None]  # rank among the finite values
+        finite = (mid >= 0) & (inner >= 0) & (inner < n_fin[:, None])
+        has = n_fin > 0
+
+        def pairs():
+            for v in blocks():
+                v = np.asarray(v, dtype=np.float64).reshape(-1, g)
+                ok = np.isfinite(v)
+                yield np.broadcast_to(np.arange(g), v.shape)[ok], v[ok] + 0.0
+
+        val = grouped_ranks(
+            pairs,
+            g_count=n_fin,
+            g_min=np.where(has, self.finite_min, 0.0),
+            g_max=np.where(has, self.finite_max, 0.0),
+            ranks=np.where(finite, inner, -1),
+            max_values=max_values,
+        )
+        val = np.where(finite, val, np.where(inner < 0, -np.inf, np.inf))
+        with np.errstate(invalid="ignore"):  # -inf + inf: NaN, as numpy's
+            out = np.where(mid[:, 1] >= 0, (val[:, 0] + val[:, 1]) / 2.0, val[:, 0])
+        return np.where((self.nan > 0) | (n == 0), np.nan, out)
+
+
+def _servable(steps: dict, n_rates: int) -> np.ndarray:
+    """``(steps, 2 n_rates)``: servable with multipath (column ``2 j``) and on the shortest
+    paths (``2 j + 1``) at rate ``j``."""
+    cols = []
+    for j in range(n_rates):
+        cols += [steps[f"servable_mp_{j}"], steps[f"servable_{j}"]]
+    m = len(steps["routed_share"])
+    return np.stack(cols, axis=1).astype(np.float64) if cols else np.zeros((m, 0))
+
+
+_KIND_MEANS = ("used", "saturated", "util_mean", "flows")
+
+
 def subscriber_result(
-    setup: SubscriberSetup, t_s: np.ndarray, parts: Iterable[dict[str, dict]]
+    setup: SubscriberSetup,
+    t_s: np.ndarray,
+    parts: Parts,
+    *,
+    on_steps: Callable[[np.ndarray, dict], None] | None = None,
+    max_values: int = MERGE_MAX_VALUES,
 ) -> CapacityRun:
-    """The :class:`CapacityRun` of window ``t_s`` from the records of its chunks, in order
-    (:func:`subscriber_steps`): sums run step by step as in one pass over the window."""
+    """The :class:`CapacityRun` of window ``t_s`` from the records of its chunks
+    (:func:`subscriber_steps`), read one chunk at a time: ``on_steps(times, steps)`` gets each
+    chunk's step columns in time order (to stream them to a file); the summaries keep a few
+    numbers per rate, country and link kind, whatever the number of steps.  Country sums run
+    step by step as in one pass over the window; the link kinds' means are ``np.mean`` of
+    their per-step values bit for bit (:class:`PairwiseSum`), the medians ``np.median``
+    (:class:`StepStats`)."""
     cells, rates = setup.cells, setup.rates_mbps
-    cols: dict[str, list] = {}
+    stats = StepStats(2 * len(rates))
+    limits: list[dict[str, int]] = [{} for _ in range(2 * len(rates))]
     by_country: dict[str, np.ndarray] = {}
-    kind_acc: dict[str, list] = {}
-    for part in parts:
-        for k, v in part["steps"].items():
-            cols.setdefault(k, []).append(np.asarray(v))
+    kind_n: dict[str, int] = {}  # in the order of first use, as one pass over the rows
+    kind_max: dict[str, float] = {}
+    for times, part in _chunks(t_s, parts, ("steps", "countries", "kinds"), "routed_share"):
+        s = part["steps"]
+        if on_steps is not None:
+            on_steps(times, s)
+        stats.add(_servable(s, len(rates)))
+        for j in range(len(rates)):
+            for g, col in ((2 * j, f"bottleneck_mp_{j}"), (2 * j + 1, f"bottleneck_{j}")):
+                for k, c in zip(*np.unique(s[col].astype(str), return_counts=True), strict=True):
+                    limits[g][str(k)] = limits[g].get(str(k), 0) + int(c)
         c = part["countries"]
         for code, rate, dmd in zip(c["country"], c["rate_bps"], c["demand_bps"], strict=True):
             acc = by_country.setdefault(str(code), np.zeros(3))
             acc += [rate, dmd, 1.0]
         kd = part["kinds"]
-        for r in range(len(kd["kind"])):
-            row = tuple(kd[k][r] for k in ("used", "saturated", "util_mean", "util_max", "flows"))
-            kind_acc.setdefault(str(kd["kind"][r]), []).append(row)
-    col = {k: np.concatenate(v) for k, v in cols.items()}
+        kind = np.asarray(kd["kind"], dtype=object).astype(str)
+        _, first = np.unique(kind, return_index=True)
+        for k in kind[np.sort(first)]:
+            m = kind == k
+            kind_n[k] = kind_n.get(k, 0) + int(m.sum())
+            top = float(np.max(np.asarray(kd["util_max"], dtype=np.float64)[m]))
+            kind_max[k] = float(np.maximum(kind_max.get(k, -np.inf), top))
+    sums = {k: [PairwiseSum(n) for _ in _KIND_MEANS] for k, n in kind_n.items()}
+    for part in parts(("kinds",)):
+        kd = part["kinds"]
+        kind = np.asarray(kd["kind"], dtype=object).astype(str)
+        for k in np.unique(kind):
+            m = kind == k
+            for acc, name in zip(sums[k], _KIND_MEANS, strict=True):
+                acc.push(np.asarray(kd[name], dtype=np.float64)[m])
+    median = stats.median(
+        lambda: (_servable(p["steps"], len(rates)) for p in parts(("steps",))), max_values
+    )
+    return CapacityRun(
+        np.asarray(t_s),
+        list(rates),
+        _servable_rows(rates, stats.min(), median, limits),
+        _country_rows(cells, by_country),
+        _kind_rows(kind_n, kind_max, sums),
+    )
 
-    def grid(key: str, dtype=None) -> np.ndarray:
-        rows = [col.get(f"{key}_{j}", np.zeros(0)) for j in range(len(rates))]
-        return np.asarray(np.stack(rows, axis=1) if rows else np.zeros((0, 0)), dtype=dtype)
 
-    country_rows = []
+def _limited_by(counts: dict[str, int]) -> str:
+    """``kind:steps;...``, most steps first (ties: by kind, as ``np.unique`` sorts them)."""
+    ranked = sorted(sorted(counts.items()), key=lambda x: -x[1])
+    return ";".join(f"{k}:{c}" for k, c in ranked)
+
+
+def _servable_rows(rates, low: np.ndarray, median: np.ndarray, limits) -> list[dict]:
+    return [
+        {
+            "rate_mbps": r,
+            "servable_multipath_min": float(low[2 * j]),
+            "servable_multipath_median": float(median[2 * j]),
+            "bottleneck_multipath": _limited_by(limits[2 * j]),
+            "servable_shortest_path_min": float(low[2 * j + 1]),
+            "servable_shortest_path_median": float(median[2 * j + 1]),
+            "bottleneck_shortest_path": _limited_by(limits[2 * j + 1]),
+        }
+        for j, r in enumerate(rates)
+    ]
+
+
+def _country_rows(cells: Cells, by_country: dict[str, np.ndarray]) -> list[dict]:
+    rows = []
     for c, (srv, dmd, nsteps) in sorted(by_country.items()):
         subs_c = float(cells.subscribers[cells.country == c].sum())
-        country_rows.append(
+        rows.append(
             {
                 "country": c,
                 "subscribers": subs_c,
@@ -587,33 +799,24 @@ def subscriber_result(
                 "per_subscriber_mbps": srv / nsteps / 1e6 / subs_c if subs_c > 0 else np.nan,
             }
         )
-    kind_rows = []
-    for kind, vals in kind_acc.items():
-        v = np.asarray(vals, dtype=float)
-        kind_rows.append(
+    return rows
+
+
+def _kind_rows(kind_n: dict[str, int], kind_max: dict[str, float], sums: dict) -> list[dict]:
+    rows = []
+    for kind, n in kind_n.items():
+        used, saturated, util, flows = (acc.total() / n for acc in sums[kind])
+        rows.append(
             {
                 "kind": kind,
-                "links_used_mean": float(v[:, 0].mean()),
-                "saturated_mean": float(v[:, 1].mean()),
-                "utilisation_mean": float(v[:, 2].mean()),
-                "utilisation_max": float(v[:, 3].max()),
-                "flows_bottlenecked_mean": float(v[:, 4].mean()),
+                "links_used_mean": float(used),
+                "saturated_mean": float(saturated),
+                "utilisation_mean": float(util),
+                "utilisation_max": kind_max[kind],
+                "flows_bottlenecked_mean": float(flows),
             }
         )
-    return CapacityRun(
-        np.asarray(t_s),
-        list(rates),
-        grid("servable", float),
-        grid("bottleneck", object),
-        grid("servable_mp", float),
-        grid("bottleneck_mp", object),
-        col["routed_share"],
-        col["served"],
-        col["demand"],
-        col["lp_total"],
-        country_rows,
-        kind_rows,
-    )
+    return rows
 
 
 def run_subscriber_capacity(
@@ -642,19 +845,21 @@ def run_subscriber_capacity(
         concurrency=concurrency,
         borders=borders,
     )
-    return subscriber_result(setup, t_s, [subscriber_steps(net, setup, t_s, on_progress)])
+    return subscriber_result(setup, t_s, replay([subscriber_steps(net, setup, t_s, on_progress)]))
 
 
 @dataclass
 class CityRun:
-    """Per-step totals of :func:`run_city_capacity` (Gbit/s) and link-kind statistics."""
+    """What :func:`run_city_capacity` finds over its window (Gbit/s): the per-step columns are
+    streamed (``on_steps`` of :func:`city_result`), only these summaries are kept."""
 
     t_s: np.ndarray
     demand_gbps: float
-    served_gbps_maxmin: np.ndarray
-    served_gbps_max_throughput: np.ndarray
-    routed_share: np.ndarray
-    bottleneck_counts: list[dict[str, int]]
+    served_gbps_maxmin_median: float
+    """Median over the steps of the max-min fair total."""
+    served_gbps_max_throughput_median: float
+    bottleneck_kinds: list[str]
+    """Kinds of link or limit (``demand``) that bound a flow at some step, sorted."""
     pair_rate_bps: np.ndarray
     """``(n_pairs,)`` mean max-min rate of every pair over the steps."""
 
@@ -701,34 +906,73 @@ def city_steps(net, flows: tuple, model: CapacityModel, t_s) -> dict[str, dict]:
     }
 
 
-def city_result(flows: tuple, t_s, parts: Iterable[dict[str, dict]]) -> CityRun:
-    """The :class:`CityRun` of window ``t_s`` from the records of its chunks, in order."""
+def city_bottleneck_kinds(parts: Parts) -> list[str]:
+    """The sorted kinds that bound a flow at some step of the chunks (one pass over their
+    ``bottlenecks`` tables)."""
+    kinds: set[str] = set()
+    for part in parts(("bottlenecks",)):
+        kinds.update(np.asarray(part["bottlenecks"]["kind"], dtype=object).astype(str).tolist())
+    return sorted(kinds)
+
+
+def city_step_columns(part: dict[str, dict], kinds: list[str]) -> dict:
+    """One chunk's step columns: ``routed``, ``served_mm``, ``served_lp`` and ``limited_by``
+    (kind -> flows it bounds at each step, 0 where none; every kind of ``kinds``)."""
+    st = part["steps"]
+    m = len(st["routed"])
+    b = part["bottlenecks"]
+    step = np.asarray(b["step"], dtype=np.int64)
+    kind = np.asarray(b["kind"], dtype=object).astype(str)
+    count = np.asarray(b["count"], dtype=np.int64)
+    limited = {}
+    for k in kinds:
+        col = np.zeros(m, dtype=np.int64)
+        sel = kind == k
+        col[step[sel]] = count[sel]
+        limited[k] = col
+    cols = {k: np.asarray(st[k], dtype=float) for k in ("routed", "served_mm", "served_lp")}
+    return {**cols, "limited_by": limited}
+
+
+def city_result(
+    flows: tuple,
+    t_s,
+    parts: Parts,
+    *,
+    on_steps: Callable[[np.ndarray, dict], None] | None = None,
+    max_values: int = MERGE_MAX_VALUES,
+) -> CityRun:
+    """The :class:`CityRun` of window ``t_s`` from the records of its chunks
+    (:func:`city_steps`), read one chunk at a time: ``on_steps(times, columns)`` gets each
+    chunk's :func:`city_step_columns` in time order; the pairs' rates are summed step by step
+    as in one pass, the medians are ``np.median``'s (:class:`StepStats`)."""
     src, _, demand_bps = flows
-    cols: dict[str, list] = {"served_mm": [], "served_lp": [], "routed": []}
-    bott: list[dict[str, int]] = []
+    t_s = np.asarray(t_s, dtype=float)
+    kinds = city_bottleneck_kinds(parts)
+    stats = StepStats(2)
     rate_sum = np.zeros(len(src))
     n = 0
-    for part in parts:
-        m = len(part["steps"]["routed"])
-        for k in cols:
-            cols[k].append(np.asarray(part["steps"][k], dtype=float))
-        b = part["bottlenecks"]
-        step_b: list[dict[str, int]] = [{} for _ in range(m)]
-        for i, kind, count in zip(b["step"], b["kind"], b["count"], strict=True):
-            step_b[int(i)][str(kind)] = int(count)
-        bott += step_b
-        rates = np.asarray(part["rates"]["rate_bps"]).reshape(m, len(src))
+    for times, part in _chunks(t_s, parts, ("steps", "bottlenecks", "rates"), "routed"):
+        cols = city_step_columns(part, kinds)
+        if on_steps is not None:
+            on_steps(times, cols)
+        stats.add(np.stack([cols["served_mm"], cols["served_lp"]], axis=1))
+        rates = np.asarray(part["rates"]["rate_bps"]).reshape(len(times), len(src))
         for r in rates:  # step by step, as in one pass (a flow not routed adds 0.0)
             rate_sum += r
-        n += m
-    col = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+        n += len(times)
+
+    def blocks():
+        for p in parts(("steps",)):
+            yield np.stack([p["steps"]["served_mm"], p["steps"]["served_lp"]], axis=1)
+
+    median = stats.median(blocks, max_values)
     return CityRun(
-        np.asarray(t_s, dtype=float),
+        t_s,
         float(demand_bps.sum() / 1e9),
-        col["served_mm"],
-        col["served_lp"],
-        col["routed"],
-        bott,
+        float(median[0]),
+        float(median[1]),
+        kinds,
         rate_sum / max(n, 1),
     )
 
@@ -750,7 +994,7 @@ def run_city_capacity(
     part = city_steps(net, flows, model, t_s)
     if on_progress is not None:
         on_progress(len(part["steps"]["routed"]))
-    return city_result(flows, t_s, [part])
+    return city_result(flows, t_s, replay([part]))
 
 
 def city_flows(src, dst, demand_bps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

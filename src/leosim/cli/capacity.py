@@ -43,7 +43,7 @@ def capacity(
     from ..errors import InputError
     from ..policy import load_policy, parse_policy
     from ..simulate import build_network
-    from ..traffic import country_cells, subscriber_result, subscriber_setup
+    from ..traffic import country_cells, subscriber_setup
 
     try:
         sc, opts = xo.load_checked(scenario, out, workers, executor, address, chunk_s, resume)
@@ -88,29 +88,44 @@ def capacity(
         )
         what = (cells.latitude_deg, cells.longitude_deg, cells.subscribers, setup.demand_bps)
         with _chunked(sc, net, out, "cells", setup, "capacity", what, **chunked) as parts:
-            run = subscriber_result(setup, t_s, parts)
-            o = _write_subscribers(sc, run, cells, out, texts)
+            run, o = _write_subscribers(setup, t_s, parts, cells, out, texts)
     except LeosimError as exc:
         fail(exc)
     if not quiet:
         _print_subscribers(sc, run, cells, len(t_s), o)
 
 
-def _write_subscribers(sc, run, cells, out: Path, texts: list[bytes]):
-    """capacity_steps.csv, servable.csv, countries.csv, links_by_kind.csv and cells.csv."""
-    from ..outputs import OutputDir, write_table
-
+def _subscriber_steps_csv(rates, times: np.ndarray, s: dict) -> dict[str, np.ndarray]:
+    """The columns of ``capacity_steps.csv`` of one chunk's step records."""
     steps = {
-        "time_s": run.t_s,
-        "routed_subscriber_share": run.routed_share,
-        "demand_gbps": run.demand_gbps,
-        "served_gbps_maxmin": run.served_gbps,
-        "served_gbps_max_throughput": run.lp_total_gbps,
+        "time_s": times,
+        "routed_subscriber_share": s["routed_share"],
+        "demand_gbps": s["demand"],
+        "served_gbps_maxmin": s["served"],
+        "served_gbps_max_throughput": s["lp_total"],
     }
-    for j, r in enumerate(run.rates_mbps):
-        steps[f"servable_at_{r:g}_mbps"] = run.servable_multipath[:, j]
-        steps[f"bottleneck_at_{r:g}_mbps"] = run.bottleneck_kind_multipath[:, j]
-        steps[f"servable_shortest_path_at_{r:g}_mbps"] = run.servable[:, j]
+    for j, r in enumerate(rates):
+        steps[f"servable_at_{r:g}_mbps"] = np.asarray(s[f"servable_mp_{j}"], dtype=float)
+        steps[f"bottleneck_at_{r:g}_mbps"] = np.asarray(s[f"bottleneck_mp_{j}"], dtype=object)
+        steps[f"servable_shortest_path_at_{r:g}_mbps"] = np.asarray(s[f"servable_{j}"], dtype=float)
+    return steps
+
+
+def _write_subscribers(setup, t_s, parts, cells, out: Path, texts: list[bytes]):
+    """The merge of the chunks' records (:func:`leosim.traffic.subscriber_result`) with
+    capacity_steps.csv streamed chunk by chunk; servable.csv, countries.csv, links_by_kind.csv
+    and cells.csv.  Returns the run and the published :class:`~leosim.outputs.OutputDir`."""
+    from ..outputs import OutputDir, write_table
+    from ..traffic import subscriber_result
+
+    rates = setup.rates_mbps
+
+    def again():
+        a = 0
+        for part in parts(("steps",)):
+            m = len(part["steps"]["routed_share"])
+            yield _subscriber_steps_csv(rates, t_s[a : a + m], part["steps"])
+            a += m
 
     def cols(rows):
         return (
@@ -125,7 +140,16 @@ def _write_subscribers(sc, run, cells, out: Path, texts: list[bytes]):
         )
 
     with OutputDir(out) as o:
-        write_table(o, "capacity_steps.csv", steps)
+        steps = StreamedCsv(o, "capacity_steps.csv", again)
+        try:
+            run = subscriber_result(
+                setup,
+                t_s,
+                parts,
+                on_steps=lambda t, s: steps.write(_subscriber_steps_csv(rates, t, s)),
+            )
+        finally:
+            steps.close()
         write_table(o, "servable.csv", cols(run.summary_rows()))
         if run.country_rows:
             write_table(
@@ -149,7 +173,58 @@ def _write_subscribers(sc, run, cells, out: Path, texts: list[bytes]):
         o.path("scenario.toml").write_bytes(texts[0])
         if len(texts) > 1:
             o.path("policy.toml").write_bytes(texts[1])
-    return o
+    return run, o
+
+
+class StreamedCsv:
+    """A CSV table of an output folder written chunk by chunk, as ``leosim run`` streams
+    ``routes.csv`` (bounded memory; the file lives in the staging folder of
+    :class:`~leosim.outputs.OutputDir` until the folder is published whole), with the bytes
+    :func:`leosim.outputs.write_table` writes of the whole table: the same Arrow CSV writer,
+    options and float rounding.  Like it, values are unquoted unless one holds a comma, quote
+    or line break; then every string is quoted, so the file is written again from the start
+    (``again()`` yields every chunk's columns once more).  A window has at least one step, so
+    :meth:`write` is called at least once."""
+
+    def __init__(self, out, name: str, again) -> None:
+        self.path = out.path(name)
+        self._again = again
+        self._writer = None
+        self._quoted = False
+
+    def _open(self, table, quoting: str) -> None:
+        import pyarrow.csv as pacsv
+
+        opts = pacsv.WriteOptions(quoting_style=quoting, quoting_header="none")
+        self._writer = pacsv.CSVWriter(str(self.path), table.schema, write_options=opts)
+
+    def write(self, columns: dict[str, np.ndarray]) -> None:
+        """The next chunk's rows (every chunk has the same columns, in the same order)."""
+        import pyarrow as pa
+
+        from ..outputs import csv_row_columns, to_arrow
+
+        if self._quoted:
+            return  # written whole already
+        table = to_arrow(csv_row_columns(columns))
+        if self._writer is None:
+            self._open(table, "none")
+        try:
+            self._writer.write_table(table)
+        except pa.ArrowInvalid:  # a value needs quotes: all strings get them, from the start
+            self._writer.close()
+            self._quoted = True
+            self._writer = None
+            for cols in self._again():
+                table = to_arrow(csv_row_columns(cols))
+                if self._writer is None:
+                    self._open(table, "needed")
+                self._writer.write_table(table)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def _print_subscribers(sc, run, cells, n_steps: int, o) -> None:
@@ -189,7 +264,7 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool, chunked: dict) ->
     from ..capacity import gravity_demand, read_flows_csv, resolve_flow_stations
     from ..errors import InputError
     from ..simulate import build_network
-    from ..traffic import city_flows, city_result
+    from ..traffic import city_flows
 
     d = sc.demand
     net = build_network(sc)
@@ -221,35 +296,56 @@ def _cities(sc, model, out: Path, scenario: Path, quiet: bool, chunked: dict) ->
     flows = city_flows(src, dst, demand)
     label = f"capacity ({plural(len(src), 'flow')})"
     with _chunked(sc, net, out, "cities", (flows, model), label, flows, **chunked) as parts:
-        run = city_result(flows, t_s, parts)
-        o = _write_cities(sc, run, net, flows, out, chunked["texts"])
+        run, o = _write_cities(t_s, parts, net, flows, out, chunked["texts"])
     if not quiet:
         out_console.print(
             f"{plural(len(src), 'flow')}, demand {run.demand_gbps:,.1f} Gbit/s: max-min fair serves "
-            f"{np.median(run.served_gbps_maxmin):,.1f} Gbit/s (median over {len(t_s)} steps), maximum "
-            f"throughput {np.median(run.served_gbps_max_throughput):,.1f} Gbit/s"
+            f"{run.served_gbps_maxmin_median:,.1f} Gbit/s (median over {len(t_s)} steps), "
+            f"maximum throughput {run.served_gbps_max_throughput_median:,.1f} Gbit/s"
         )
         out_console.print(outputs_line(out, o.files), soft_wrap=True)
 
 
-def _write_cities(sc, run, net, flows, out: Path, texts: list[bytes]):
-    """capacity_steps.csv and flows.csv of city-pair demand."""
+def _city_steps_csv(times: np.ndarray, c: dict) -> dict[str, np.ndarray]:
+    """The columns of ``capacity_steps.csv`` of one chunk (:func:`leosim.traffic.city_step_columns`)."""
+    steps = {
+        "time_s": np.asarray(times, dtype=float),
+        "routed_demand_share": c["routed"],
+        "served_gbps_maxmin": c["served_mm"],
+        "served_gbps_max_throughput": c["served_lp"],
+    }
+    for k, v in c["limited_by"].items():
+        steps[f"flows_limited_by_{k}"] = v
+    return steps
+
+
+def _write_cities(t_s, parts, net, flows, out: Path, texts: list[bytes]):
+    """The merge of the chunks' records (:func:`leosim.traffic.city_result`) with
+    capacity_steps.csv streamed chunk by chunk, and flows.csv of city-pair demand."""
     from ..outputs import OutputDir, write_table
+    from ..traffic import city_bottleneck_kinds, city_result, city_step_columns
 
     src, dst, demand = flows
     gs = net.stations
-    kinds = sorted({k for b in run.bottleneck_counts for k in b})
-    steps = {
-        "time_s": run.t_s,
-        "routed_demand_share": run.routed_share,
-        "served_gbps_maxmin": run.served_gbps_maxmin,
-        "served_gbps_max_throughput": run.served_gbps_max_throughput,
-    }
-    for k in kinds:
-        steps[f"flows_limited_by_{k}"] = np.array([b.get(k, 0) for b in run.bottleneck_counts])
+    t_s = np.asarray(t_s, dtype=float)
+
+    def again():
+        kinds = city_bottleneck_kinds(parts)
+        a = 0
+        for part in parts(("steps", "bottlenecks")):
+            m = len(part["steps"]["routed"])
+            yield _city_steps_csv(t_s[a : a + m], city_step_columns(part, kinds))
+            a += m
+
     names = np.array(gs.names, dtype=object)
     with OutputDir(out) as o:
-        write_table(o, "capacity_steps.csv", steps)
+        steps = StreamedCsv(o, "capacity_steps.csv", again)
+        try:
+            run = city_result(
+                flows, t_s, parts, on_steps=lambda t, c: steps.write(_city_steps_csv(t, c))
+            )
+        finally:
+            steps.close()
         write_table(
             o,
             "flows.csv",
@@ -263,7 +359,7 @@ def _write_cities(sc, run, net, flows, out: Path, texts: list[bytes]):
             },
         )
         o.path("scenario.toml").write_bytes(texts[0])
-    return o
+    return run, o
 
 
 @contextlib.contextmanager
@@ -286,8 +382,9 @@ def _chunked(
 ):
     """The capacity steps of the window in chunks on the chosen executor
     (:func:`leosim.traffic.capacity_chunk` of ``kind`` "cells" or "cities"), kept as Parquet
-    partitions for ``--resume``; yields the chunks' records in order, read one at a time, with
-    the store open (publish ``out`` inside the block; the store is removed when it ends).
+    partitions for ``--resume``; yields their :data:`leosim.traffic.Parts` (the records in
+    order, read again from the store one chunk at a time on every call) with the store open
+    (publish ``out`` inside the block; the store is removed when it ends).
     ``what`` (arrays of the demand) and ``texts`` (the files) make the resume fingerprint."""
     from ..execution import choose_executor, chunk_store, compute_chunks, plan_chunks
     from ..outputs import check_output_dir
@@ -315,11 +412,12 @@ def _chunked(
                 on_chunk=lambda k, _: progress.advance(bar, plan[k][1] - plan[k][0]),
             )
 
-        def records():
+        def parts(names: tuple[str, ...] | None = None):
+            """The chunks' records (of the tables ``names``), read again one at a time."""
             for k in range(len(plan)):
-                yield {name: _columns(store.read(k, name)) for name in _NAMES[kind]}
+                yield {name: _columns(store.read(k, name)) for name in names or _NAMES[kind]}
 
-        yield records()
+        yield parts
 
 
 _NAMES = {
