@@ -104,8 +104,16 @@ def launch(command: list[str], tmp: Path, out: Path, tag: str) -> tuple[subproce
             stdout=o,
             stderr=e,
             start_new_session=True,
+            # As a terminal starts a job: SIGINT and SIGTERM at their defaults, whatever this
+            # test process inherited or was left with (an ignored SIGINT passes on to children).
+            preexec_fn=_default_signals,
         )
     return p, err
+
+
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def one_trial(command, tmp: Path, out: Path, sig: int, mode: str, delay_s: float, tag: str):
